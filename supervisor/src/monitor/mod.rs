@@ -2,6 +2,8 @@
 //! register/unregister commands over a crossbeam channel, and reports limit events back to
 //! the supervisor loop (waking it with a `mio::Waker`).
 
+pub mod kernel;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,53 @@
+# Task runner for engine. `make demo` runs the main job; `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+MUSL := x86_64-unknown-linux-musl
+BIN := $(CURDIR)/target/release
+ROOTFS := $(CURDIR)/target/rootfs
+
+.PHONY: all build workloads rootfs demo test test-unit test-vm kernel kmod bench bench-quick lint deps clean
+
+all: build rootfs
+
+deps:
+	bash .ci/install-deps
+
+build:
+	$(CARGO) build --release --workspace
+
+workloads:
+	$(CARGO) build --release --target $(MUSL) -p engine-workloads
+
+rootfs: workloads
+	bash scripts/build-rootfs.sh $(ROOTFS) $(CURDIR)/target/$(MUSL)/release
+
+demo: build rootfs
+	bash scripts/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every test: unit and integration tests on the host (real namespaces), then the kernel
+# module in a VM.
+test: build rootfs
+	ENGINE_BIN_DIR=$(BIN) ENGINE_TEST_ROOTFS=$(ROOTFS) $(CARGO) test --release --workspace
+	$(MAKE) test-vm
+
+kernel:
+	bash scripts/kernel.sh
+
+kmod: kernel
+	bash scripts/kmod.sh
+
+test-vm: build rootfs kmod
+	bash tests/vm/run.sh
+
+bench: build rootfs
+	bash bench/run.sh
+
+bench-quick: build rootfs
+	bash bench/run.sh --quick
+
+clean:
+	$(CARGO) clean
