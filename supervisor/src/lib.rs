@@ -1,6 +1,46 @@
 //! The engine supervisor: a `mio` event loop that owns container state, spawns containers,
 //! answers CLI requests, and talks to its actors (memory monitor, log-router link).
+//!
+//! Entry point: [`run`] with a [`SupervisorConfig`].
 
+pub mod config;
+pub mod connection;
 pub mod container;
+pub mod listener;
 pub mod monitor;
 pub mod router_link;
+pub mod state;
+
+pub use config::SupervisorConfig;
+
+/// Why the supervisor could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// The base rootfs is missing or not a directory.
+    #[error("base rootfs {0}")]
+    BaseRootfs(String),
+    /// The state directory cannot be created.
+    #[error("state directory {0}")]
+    StateDir(String),
+    /// The socket cannot be set up (or another supervisor owns it).
+    #[error(transparent)]
+    Listener(#[from] listener::ListenerError),
+    /// Polling, signal or waker setup failed.
+    #[error("event loop: {0}")]
+    Poll(#[source] std::io::Error),
+    /// The memory monitor cannot start.
+    #[error("memory monitor: {0}")]
+    Monitor(String),
+    /// The log-router cannot start.
+    #[error("log-router: {0}")]
+    Router(String),
+}
+
+/// Runs the supervisor until SIGINT/SIGTERM has stopped every container.
+///
+/// # Errors
+/// [`SupervisorError`] when start-up fails or the event loop breaks.
+pub fn run(config: SupervisorConfig) -> Result<(), SupervisorError> {
+    let _ = config;
+    unimplemented!("event loop lands with the router link and monitor actor")
+}
