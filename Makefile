@@ -21,7 +21,7 @@ workloads:
 rootfs: workloads
 	bash scripts/build-rootfs.sh $(ROOTFS) $(CURDIR)/target/$(MUSL)/release
 
-demo: build rootfs
+demo: deps build rootfs
 	bash scripts/demo.sh
 
 lint:
@@ -30,7 +30,7 @@ lint:
 
 # Every test: unit and integration tests on the host (real namespaces), then the kernel
 # module in a VM.
-test: build rootfs
+test: deps build rootfs
 	ENGINE_BIN_DIR=$(BIN) ENGINE_TEST_ROOTFS=$(ROOTFS) $(CARGO) test --release --workspace
 	$(MAKE) test-vm
 
