@@ -1,0 +1,157 @@
+//! The Rust face of a sink: implement [`Sink`] and export it with [`crate::export_sink!`].
+
+use crate::config::{Config, ConfigError};
+use crate::ffi::{EngineSinkRecord, ENGINE_SINK_FLAG_PARTIAL, ENGINE_SINK_STREAM_STDERR};
+
+/// Which output stream a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// The workload's standard output (ABI value 1).
+    Stdout,
+    /// The workload's standard error (ABI value 2).
+    Stderr,
+}
+
+impl Stream {
+    /// The ABI number of the stream.
+    pub fn as_u32(self) -> u32 {
+        match self {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        }
+    }
+
+    /// `stdout` or `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One record, borrowed for the duration of a [`Sink::write`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Container id.
+    pub container_id: &'a str,
+    /// Source stream.
+    pub stream: Stream,
+    /// When the router read the bytes, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// The record does not end with a line feed (the line continues in the next record of the
+    /// same stream, unless the stream ended).
+    pub partial: bool,
+    /// The bytes as the container wrote them.
+    pub data: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// Views a C record.
+    ///
+    /// # Safety
+    /// `rec` must point to a valid record whose pointers are valid for their lengths for `'a`.
+    pub unsafe fn from_ffi(rec: *const EngineSinkRecord) -> Record<'a> {
+        // SAFETY: guaranteed by the caller.
+        let r = unsafe { &*rec };
+        let bytes = |p: *const u8, len: usize| -> &'a [u8] {
+            if p.is_null() || len == 0 {
+                &[]
+            } else {
+                // SAFETY: the caller guarantees the pointer is valid for `len` bytes for 'a.
+                unsafe { std::slice::from_raw_parts(p, len) }
+            }
+        };
+        let id = bytes(r.container_id.cast::<u8>(), r.container_id_len);
+        Record {
+            container_id: std::str::from_utf8(id).unwrap_or(""),
+            stream: if r.stream == ENGINE_SINK_STREAM_STDERR {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            },
+            timestamp_ns: r.timestamp_ns,
+            partial: r.flags & ENGINE_SINK_FLAG_PARTIAL != 0,
+            data: bytes(r.data, r.data_len),
+        }
+    }
+
+    /// Builds the C view of this record; valid while `self`'s borrows are.
+    pub fn to_ffi(&self) -> EngineSinkRecord {
+        EngineSinkRecord {
+            struct_size: std::mem::size_of::<EngineSinkRecord>() as u32,
+            stream: self.stream.as_u32(),
+            flags: if self.partial {
+                ENGINE_SINK_FLAG_PARTIAL
+            } else {
+                0
+            },
+            reserved: 0,
+            timestamp_ns: self.timestamp_ns,
+            container_id: self.container_id.as_ptr().cast(),
+            container_id_len: self.container_id.len(),
+            data: self.data.as_ptr(),
+            data_len: self.data.len(),
+        }
+    }
+}
+
+/// Why a write or flush failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkError {
+    /// Failed this time; the router retries later with back-off (`ENGINE_SINK_ERROR`).
+    Failed(String),
+    /// The instance cannot continue; the router destroys it (`ENGINE_SINK_FATAL`).
+    Fatal(String),
+}
+
+impl SinkError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            SinkError::Failed(m) | SinkError::Fatal(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for SinkError {}
+
+impl From<std::io::Error> for SinkError {
+    fn from(e: std::io::Error) -> Self {
+        SinkError::Failed(e.to_string())
+    }
+}
+
+/// A sink: one value per container. The router never calls one instance from two threads at
+/// once, so `&mut self` is sound; it may call it from different threads over its life (`Send`).
+pub trait Sink: Send + Sized + 'static {
+    /// Checks the user's options without side effects (no files, no connections).
+    ///
+    /// # Errors
+    /// A one-line message naming the bad option.
+    fn validate(config: &Config) -> Result<(), ConfigError>;
+
+    /// Creates the instance for one container; `config` includes `container-id` and `log-path`.
+    ///
+    /// # Errors
+    /// A one-line message; the router reports the container as not routed.
+    fn create(config: &Config) -> Result<Self, ConfigError>;
+
+    /// Takes one record. May buffer; the data must be stored once [`Sink::flush`] succeeds.
+    ///
+    /// # Errors
+    /// [`SinkError`]; on `Failed` the same record is offered again later.
+    fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError>;
+
+    /// Stores everything written so far (for a file: `write(2)` completed).
+    ///
+    /// # Errors
+    /// [`SinkError`]; on `Failed` flush is called again later.
+    fn flush(&mut self) -> Result<(), SinkError>;
+}
