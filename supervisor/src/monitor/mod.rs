@@ -1,8 +1,17 @@
 //! The memory monitor actor: a dedicated thread that owns a monitor backend, takes
 //! register/unregister commands over a crossbeam channel, and reports limit events back to
 //! the supervisor loop (waking it with a `mio::Waker`).
+//!
+//! [`start`] picks a backend ([`kernel`] when the device opens, else [`userspace`]) and
+//! spawns the actor thread; [`MonitorHandle`] sends it commands and shuts it down.
 
+mod actor;
 pub mod kernel;
+pub mod kmsg;
+mod procfs;
+pub mod userspace;
+
+pub use actor::{start, start_with_backend, MonitorError, MonitorHandle};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +91,35 @@ pub enum MonitorEvent {
     },
 }
 
+impl MonitorEvent {
+    /// The log line of a limit event, exactly as the kernel module writes it:
+    /// `[container_monitor] SOFT LIMIT container=<id> pid=<pid> rss=<bytes> limit=<bytes>` or
+    /// `[container_monitor] HARD LIMIT ...`. `None` for other events.
+    pub fn limit_line(&self) -> Option<String> {
+        let (kind, id, pid, rss, limit) = match self {
+            Self::SoftLimit {
+                id,
+                pid,
+                rss_bytes,
+                limit_bytes,
+            } => ("SOFT", id, pid, rss_bytes, limit_bytes),
+            Self::HardLimitKilled {
+                id,
+                pid,
+                rss_bytes,
+                limit_bytes,
+            } => ("HARD", id, pid, rss_bytes, limit_bytes),
+            Self::Rss { .. } | Self::Error { .. } => return None,
+        };
+        Some(format!(
+            "{LINE_PREFIX} {kind} LIMIT container={id} pid={pid} rss={rss} limit={limit}"
+        ))
+    }
+}
+
+/// Prefix of the monitor's kernel-log lines.
+pub const LINE_PREFIX: &str = "[container_monitor]";
+
 /// Which backend is active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
@@ -129,4 +167,48 @@ pub trait Backend: Send {
     /// Called once per interval: measure (or collect the kernel's events) and push what
     /// happened since the last call.
     fn tick(&mut self, out: &mut Vec<MonitorEvent>);
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Kernel => "kernel",
+            Self::Userspace => "userspace",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_lines() {
+        let soft = MonitorEvent::SoftLimit {
+            id: "hog".into(),
+            pid: 8434,
+            rss_bytes: 42_598_400,
+            limit_bytes: 41_943_040,
+        };
+        assert_eq!(
+            soft.limit_line().unwrap(),
+            "[container_monitor] SOFT LIMIT container=hog pid=8434 rss=42598400 limit=41943040"
+        );
+        let hard = MonitorEvent::HardLimitKilled {
+            id: "hog".into(),
+            pid: 8434,
+            rss_bytes: 67_764_224,
+            limit_bytes: 67_108_864,
+        };
+        assert_eq!(
+            hard.limit_line().unwrap(),
+            "[container_monitor] HARD LIMIT container=hog pid=8434 rss=67764224 limit=67108864"
+        );
+        let rss = MonitorEvent::Rss {
+            id: "hog".into(),
+            rss_bytes: 1,
+        };
+        assert_eq!(rss.limit_line(), None);
+        assert_eq!(BackendKind::Userspace.to_string(), "userspace");
+    }
 }
