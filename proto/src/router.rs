@@ -30,6 +30,80 @@ pub struct SinkSpec {
     pub options: Vec<(String, String)>,
 }
 
+impl SinkSpec {
+    /// Parses Docker-style `NAME[:key=value,key=value...]`, e.g. `file`,
+    /// `rotating:max-size=10m,max-file=5` or `/abs/path/custom.so:key=value`. The name ends at
+    /// the first `:`; values may contain `=` but neither `,` nor a line feed.
+    ///
+    /// # Errors
+    /// [`SinkSpecError`] for an empty name, an option without `=` or with an empty key, or a
+    /// line feed anywhere.
+    pub fn parse(text: &str) -> Result<Self, SinkSpecError> {
+        if text.contains('\n') {
+            return Err(SinkSpecError::LineFeed);
+        }
+        let (name, opts) = match text.split_once(':') {
+            Some((n, o)) => (n, Some(o)),
+            None => (text, None),
+        };
+        if name.trim().is_empty() {
+            return Err(SinkSpecError::EmptyName(text.to_string()));
+        }
+        let mut options = Vec::new();
+        for opt in opts
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .flat_map(|o| o.split(','))
+        {
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| SinkSpecError::BadOption(opt.to_string()))?;
+            if k.is_empty() {
+                return Err(SinkSpecError::BadOption(opt.to_string()));
+            }
+            options.push((k.to_string(), v.to_string()));
+        }
+        Ok(SinkSpec {
+            sink: name.to_string(),
+            options,
+        })
+    }
+
+    /// The last value given for option `key`.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl std::fmt::Display for SinkSpec {
+    /// Formats back to `NAME[:key=value,...]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sink)?;
+        for (i, (k, v)) in self.options.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { ':' } else { ',' })?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a `--log-sink` text is not a sink spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkSpecError {
+    /// Nothing before the `:`.
+    #[error("sink spec `{0}` has no sink name")]
+    EmptyName(String),
+    /// An option is not `key=value`.
+    #[error("sink option `{0}` is not key=value")]
+    BadOption(String),
+    /// Line feeds cannot be passed to a sink.
+    #[error("sink spec contains a line feed")]
+    LineFeed,
+}
+
 /// Supervisor → log-router.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToRouter {
@@ -111,6 +185,37 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, rmp_serd
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sink_spec_parse_and_display() {
+        let s = SinkSpec::parse("rotating:max-size=10m,max-file=5").unwrap();
+        assert_eq!(s.sink, "rotating");
+        assert_eq!(s.option("max-file"), Some("5"));
+        assert_eq!(s.to_string(), "rotating:max-size=10m,max-file=5");
+        let p = SinkSpec::parse("/abs/custom.so:url=a=b").unwrap();
+        assert_eq!(
+            (p.sink.as_str(), p.option("url")),
+            ("/abs/custom.so", Some("a=b"))
+        );
+        assert_eq!(SinkSpec::parse("file").unwrap().options, vec![]);
+        assert_eq!(SinkSpec::parse("file:").unwrap().options, vec![]);
+        assert!(matches!(
+            SinkSpec::parse(":a=b"),
+            Err(SinkSpecError::EmptyName(_))
+        ));
+        assert!(matches!(
+            SinkSpec::parse("tcp:address"),
+            Err(SinkSpecError::BadOption(_))
+        ));
+        assert!(matches!(
+            SinkSpec::parse("tcp:a=1,"),
+            Err(SinkSpecError::BadOption(_))
+        ));
+        assert!(matches!(
+            SinkSpec::parse("tcp:a=\n"),
+            Err(SinkSpecError::LineFeed)
+        ));
+    }
 
     #[test]
     fn control_round_trip() {
