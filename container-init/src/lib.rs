@@ -1,0 +1,108 @@
+//! `container-init`: PID 1 of a container, tini-style and small (no event loop).
+//!
+//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (see
+//! [`args`] for its command line). It builds the container's root filesystem
+//! ([`rootfs`], [`dev`]), sets the hostname to the container id, starts the workload as its
+//! child ([`workload`]), reports the outcome on the ready pipe ([`ready`]), then reaps and
+//! forwards signals until the workload ends ([`reaper`]) and exits with its status.
+
+pub mod args;
+pub mod dev;
+pub mod ready;
+pub mod reaper;
+pub mod rootfs;
+pub mod workload;
+
+use std::ffi::OsString;
+
+/// Exit status when the container could not be set up (as `docker run` uses 125).
+pub const EXIT_SETUP: i32 = 125;
+
+/// A set-up step before the workload runs failed; its `Display` is the one-line report.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// Blocking signals or marking descriptors close-on-exec failed.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: &'static str,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// Building the root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    /// The workload could not be started.
+    #[error(transparent)]
+    Workload(#[from] workload::WorkloadError),
+}
+
+impl InitError {
+    /// Exit status of `container-init` for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Workload(e) => e.exit_code(),
+            _ => EXIT_SETUP,
+        }
+    }
+}
+
+/// Marks every descriptor from 3 up close-on-exec, so the workload inherits only
+/// stdin/stdout/stderr whatever the supervisor leaked.
+fn cloexec_from_3() -> nix::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    nix::errno::Errno::result(rc).map(drop)
+}
+
+/// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
+fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
+    reaper::block_all().map_err(|source| InitError::Sys {
+        what: "block signals",
+        source,
+    })?;
+    cloexec_from_3().map_err(|source| InitError::Sys {
+        what: "close_range",
+        source,
+    })?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    rootfs::enter(&args.rootfs, &args.base)?;
+    nix::unistd::sethostname(&args.id).map_err(|source| InitError::Sys {
+        what: "sethostname",
+        source,
+    })?;
+    Ok(workload::start(&args.argv, &args.id, args.nice)?)
+}
+
+/// Runs `container-init` with the arguments after the program name; returns the process exit
+/// status: the workload's (code, or 128 + signal), [`EXIT_SETUP`] or 126/127 when set-up
+/// failed (reported on the ready pipe), 2 for a malformed command line.
+pub fn run(raw: Vec<OsString>) -> i32 {
+    let ready_fd = args::find_ready_fd(&raw);
+    let args = match args::parse(raw) {
+        Ok(a) => a,
+        Err(e) => {
+            let msg = format!("container-init: {e}");
+            match ready_fd {
+                // SAFETY: the supervisor passed this descriptor for us to own.
+                Some(fd) => unsafe { ready::Ready::from_raw(fd) }.fail(&msg),
+                None => eprintln!("{msg}"),
+            }
+            return 2;
+        }
+    };
+    // SAFETY: the supervisor passed this descriptor for us to own; nothing else uses it.
+    let ready = unsafe { ready::Ready::from_raw(args.ready_fd) };
+    match set_up(&args) {
+        Ok(main) => {
+            ready.succeed();
+            reaper::run(main)
+        }
+        Err(e) => {
+            ready.fail(&e.to_string());
+            e.exit_code()
+        }
+    }
+}

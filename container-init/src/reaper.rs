@@ -1,0 +1,100 @@
+//! The PID 1 loop: with every signal blocked, `sigwait` for the next one; on `SIGCHLD` reap
+//! every exited process (orphaned grandchildren included) with `waitpid(-1, WNOHANG)`; on a
+//! termination or user signal forward it to every process of the container (`kill(-1, sig)`
+//! from PID 1 reaches all others in the PID namespace). Returns when the main workload process
+//! has ended, with its exit code, or 128 + signal.
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+/// Signals forwarded to the container's processes.
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGQUIT,
+];
+
+/// Blocks every signal in this (single-threaded) process, so that they stay pending for
+/// [`run`]. Called first thing, before any child exists.
+///
+/// # Errors
+/// The errno of `sigprocmask`.
+pub fn block_all() -> nix::Result<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)
+}
+
+/// Exit status as a shell reports it: the exit code, or 128 + the signal number.
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Reaps every exited child; returns the main child's exit code once it has been reaped.
+fn reap_all(main: Pid) -> Option<i32> {
+    let mut main_code = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return main_code,
+            Ok(status) if status.pid() == Some(main) => main_code = exit_code(status),
+            Ok(_) | Err(Errno::EINTR) => {}
+            // No other error is possible for waitpid(-1, WNOHANG); give up on the main child
+            // rather than spin.
+            Err(_) => return Some(main_code.unwrap_or(255)),
+        }
+    }
+}
+
+/// Waits for the next signal in the blocked set, as a raw number (real-time signals
+/// included, which `nix`'s `Signal` cannot represent).
+fn next_signal(set: &SigSet) -> i32 {
+    let mut sig = 0;
+    // SAFETY: `set` is a valid sigset_t and `sig` a valid out-pointer; sigwait only writes it.
+    let rc = unsafe { libc::sigwait(set.as_ref(), &mut sig) };
+    if rc == 0 {
+        sig
+    } else {
+        0
+    }
+}
+
+/// Serves signals until the main child `main` has ended; returns its exit status for
+/// `container-init` to exit with. Processes still running then are killed by the kernel when
+/// PID 1 exits.
+pub fn run(main: Pid) -> i32 {
+    let set = SigSet::all();
+    loop {
+        let sig = next_signal(&set);
+        if sig == libc::SIGCHLD {
+            if let Some(code) = reap_all(main) {
+                return code;
+            }
+        } else if let Some(fwd) = FORWARDED.iter().find(|s| **s as i32 == sig) {
+            // ESRCH (nobody left) is expected and harmless.
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), *fwd);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_shell_convention() {
+        let p = Pid::from_raw(5);
+        assert_eq!(exit_code(WaitStatus::Exited(p, 3)), Some(3));
+        assert_eq!(
+            exit_code(WaitStatus::Signaled(p, Signal::SIGKILL, false)),
+            Some(137)
+        );
+        assert_eq!(exit_code(WaitStatus::StillAlive), None);
+    }
+}

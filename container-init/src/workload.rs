@@ -1,0 +1,104 @@
+//! Starting the workload: a child of `container-init` in its own session and process group,
+//! with default signal dispositions, an empty signal mask, the requested nice value, a clean
+//! environment, and stdin/stdout/stderr inherited (every other descriptor is close-on-exec).
+//! A failure up to and including `exec` is returned here (std's `Command` carries the child's
+//! errno back over its own close-on-exec pipe), so it can go to the ready pipe.
+
+use nix::unistd::Pid;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// `PATH` of the workload; `argv[0]` without a `/` is looked up in it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The workload could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("exec {program}: {source}")]
+pub struct WorkloadError {
+    /// `argv[0]`, lossily decoded.
+    pub program: String,
+    /// Why: not found, not executable, or a failed set-up call in the child.
+    #[source]
+    pub source: io::Error,
+}
+
+impl WorkloadError {
+    /// Exit status of `container-init` for this failure, as a shell reports it: 127 when the
+    /// program is not found, 126 when it cannot be executed, 125 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self.source.kind() {
+            io::ErrorKind::NotFound => 127,
+            io::ErrorKind::PermissionDenied => 126,
+            _ => 125,
+        }
+    }
+}
+
+/// Empties the signal mask (std's `Command` keeps the parent's, and `container-init` blocks
+/// everything) and restores default dispositions for every catchable signal (ignored signals
+/// survive `exec`, and the Rust runtime ignores `SIGPIPE`). Runs in the forked child: only
+/// async-signal-safe calls.
+fn reset_signals() -> io::Result<()> {
+    // SAFETY: sigemptyset/sigprocmask on a local, initialised sigset_t.
+    unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: plain sigaction(2) with SIG_DFL on a zeroed struct; failures (signals
+        // reserved by libc) are harmless and ignored.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+    Ok(())
+}
+
+/// Starts `argv` with hostname `id` and nice value `nice`; returns its pid once `exec`
+/// succeeded.
+///
+/// # Errors
+/// [`WorkloadError`]: the program was not found in [`DEFAULT_PATH`], could not be executed,
+/// or `setsid`/`setpriority` failed.
+pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadError> {
+    let (program, args) = argv.split_first().ok_or_else(|| WorkloadError {
+        program: String::new(),
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", DEFAULT_PATH)
+        .env("HOSTNAME", id)
+        .env("HOME", "/")
+        .current_dir("/");
+    // SAFETY: the closure runs between fork and exec in a single-threaded process and makes
+    // only async-signal-safe system calls (setsid, sigprocmask, sigaction, setpriority); no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid()?;
+            reset_signals()?;
+            // `which` is an int in musl's prototype and an unsigned enum in glibc's.
+            if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| WorkloadError {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    // The child is reaped by the reaper with waitpid(-1); `Child` has no Drop that waits.
+    Ok(Pid::from_raw(child.id() as i32))
+}
