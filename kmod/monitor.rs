@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The registered containers (a `kernel::list` under a sleeping mutex) and the periodic scan
+//! (delayed work on the system workqueue, so it runs in process context and may take the
+//! mutex). The work is armed by the first registration and re-armed each period while entries
+//! remain; `stop` sets `stopping` under the mutex and flushes it, so it never runs again.
+
+use kernel::{
+    bindings,
+    list::{impl_list_arc_safe, impl_list_item, List, ListArc, ListLinks},
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex,
+    },
+    time::{msecs_to_jiffies, Jiffies},
+    workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, HasWork, Work, WorkItem},
+};
+
+use crate::{
+    abi::{self, MonitorRequest, CONTAINER_ID_LEN},
+    event,
+    events::EventQueue,
+    id_text, log,
+    pid::PidRef,
+    scan::Walk,
+};
+
+/// How often a scan retries with a larger `shared_mm` before it gives up for this period.
+const WALK_TRIES: usize = 4;
+
+/// One registered container.
+#[pin_data]
+struct Entry {
+    #[pin]
+    links: ListLinks,
+    /// The container's init, held since registration.
+    pid: PidRef,
+    /// Its number in the registering task's PID namespace (what ioctls name it by).
+    nr: i32,
+    id: [u8; CONTAINER_ID_LEN],
+    soft_limit: u64,
+    hard_limit: u64,
+    soft_reported: Atomic<bool>,
+    /// Last measured RSS, in bytes.
+    rss: Atomic<u64>,
+    /// Where this entry's event records go: the file that registered it.
+    events: Arc<EventQueue>,
+}
+
+impl_list_arc_safe! {
+    impl ListArcSafe<0> for Entry { untracked; }
+}
+impl_list_item! {
+    impl ListItem<0> for Entry { using ListLinks { self.links }; }
+}
+
+impl Entry {
+    fn emit(&self, kind: u32, rss: u64, limit: u64) {
+        self.events.push(event(kind, self.nr, rss, limit, &self.id));
+    }
+}
+
+/// Everything the mutex protects.
+struct State {
+    entries: List<Entry>,
+    /// The scan work is queued or running and will re-arm itself.
+    armed: bool,
+    /// The module is unloading: do not arm or re-arm.
+    stopping: bool,
+    /// Scratch space of the scan, kept between periods to avoid reallocating.
+    keys: KVec<(usize, usize)>,
+    pages: KVec<u64>,
+    shared_mm: KVec<usize>,
+}
+
+/// The monitor: shared by the module and every open file.
+#[pin_data]
+pub(crate) struct Monitor {
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    work: DelayedWork<Monitor>,
+    interval: Jiffies,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Monitor { self.work }
+}
+
+impl WorkItem for Monitor {
+    type Pointer = Arc<Monitor>;
+
+    fn run(this: Arc<Monitor>) {
+        let mut state = this.state.lock();
+        if state.stopping {
+            state.armed = false;
+            return;
+        }
+        state.scan();
+        // Re-armed under the lock, so `stop` either sees it queued (and flushes it) or the
+        // next run sees `stopping`.
+        state.armed = !state.entries.is_empty();
+        if state.armed {
+            let _ = workqueue::system().enqueue_delayed(this.clone(), this.interval);
+        }
+    }
+}
+
+impl Monitor {
+    /// A monitor that scans every `interval_ms` milliseconds once something is registered.
+    pub(crate) fn new(interval_ms: u32) -> Result<Arc<Self>> {
+        let state = State {
+            entries: List::new(),
+            armed: false,
+            stopping: false,
+            keys: KVec::new(),
+            pages: KVec::new(),
+            shared_mm: KVec::new(),
+        };
+        Arc::pin_init(
+            pin_init!(Self {
+                state <- new_mutex!(state, "Monitor::state"),
+                work <- new_delayed_work!("Monitor::work"),
+                interval: msecs_to_jiffies(interval_ms).max(1),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// `MONITOR_REGISTER`: starts tracking `request.pid`; its events go to `events`.
+    ///
+    /// # Errors
+    /// `EINVAL` (pid ≤ 0, soft > hard, id empty or without NUL, pid already registered),
+    /// `ESRCH` (no such process), `ENOMEM`.
+    pub(crate) fn register(
+        this: &Arc<Self>,
+        request: &MonitorRequest,
+        events: &Arc<EventQueue>,
+    ) -> Result {
+        let id = abi::id_bytes(&request.container_id).ok_or(EINVAL)?;
+        if request.pid <= 0 || id.is_empty() || request.soft_limit_bytes > request.hard_limit_bytes
+        {
+            return Err(EINVAL);
+        }
+        let pid = PidRef::find(request.pid).ok_or(ESRCH)?;
+        let entry = ListArc::pin_init(
+            try_pin_init!(Entry {
+                links <- ListLinks::new(),
+                pid,
+                nr: request.pid,
+                id: request.container_id,
+                soft_limit: request.soft_limit_bytes,
+                hard_limit: request.hard_limit_bytes,
+                soft_reported: Atomic::new(false),
+                rss: Atomic::new(0),
+                events: events.clone(),
+            }),
+            GFP_KERNEL,
+        )?;
+        let mut state = this.state.lock();
+        if state.stopping {
+            return Err(ENODEV);
+        }
+        if state.entries.iter().any(|e| e.nr == request.pid) {
+            return Err(EINVAL);
+        }
+        log!(
+            "Registering container={} pid={} soft={} hard={}\n",
+            id_text(&request.container_id),
+            request.pid,
+            request.soft_limit_bytes,
+            request.hard_limit_bytes
+        );
+        state.entries.push_back(entry);
+        if !state.armed {
+            state.armed = true;
+            let _ = workqueue::system().enqueue_delayed(this.clone(), this.interval);
+        }
+        Ok(())
+    }
+
+    /// `MONITOR_UNREGISTER`: stops tracking `request.pid` (only the pid is used).
+    ///
+    /// # Errors
+    /// `ENOENT` when that pid is not registered.
+    pub(crate) fn unregister(&self, request: &MonitorRequest) -> Result {
+        log!(
+            "Unregister request container={} pid={}\n",
+            id_text(&request.container_id),
+            request.pid
+        );
+        let mut state = self.state.lock();
+        let mut cursor = state.entries.cursor_front();
+        while let Some(next) = cursor.peek_next() {
+            if next.nr == request.pid {
+                drop(next.remove());
+                return Ok(());
+            }
+            cursor.move_next();
+        }
+        Err(ENOENT)
+    }
+
+    /// `MONITOR_QUERY`: the last measured RSS of `pid`'s container, in bytes.
+    ///
+    /// # Errors
+    /// `ENOENT` when that pid is not registered.
+    pub(crate) fn rss_of(&self, pid: i32) -> Result<u64> {
+        let state = self.state.lock();
+        let rss = state
+            .entries
+            .iter()
+            .find(|e| e.nr == pid)
+            .map(|e| e.rss.load(Relaxed));
+        rss.ok_or(ENOENT)
+    }
+
+    /// Stops the scan for good: nothing arms it afterwards, and a queued or running instance
+    /// has finished when this returns.
+    pub(crate) fn stop(&self) {
+        self.state.lock().stopping = true;
+        let work = core::ptr::from_ref(self).cast_mut();
+        // SAFETY: `work` points to this live `Monitor`, so `raw_get_work` gives its `Work`,
+        // `raw_get` the `work_struct`, which is the `work` field of the `delayed_work` that
+        // `DelayedWork` wraps (`HasDelayedWork`). `flush_delayed_work` may sleep: no lock is
+        // held here.
+        unsafe {
+            let work = <Monitor as HasWork<Monitor>>::raw_get_work(work);
+            let work = Work::raw_get(work);
+            let dwork = kernel::container_of!(work, bindings::delayed_work, work);
+            bindings::flush_delayed_work(dwork);
+        }
+    }
+
+    /// Frees every entry (after `stop`); returns how many there were.
+    pub(crate) fn clear(&self) -> usize {
+        let mut state = self.state.lock();
+        let mut freed = 0;
+        while let Some(entry) = state.entries.pop_front() {
+            drop(entry);
+            freed += 1;
+        }
+        freed
+    }
+}
+
+impl State {
+    /// One scan: measure every entry, then apply the limits and drop exited entries.
+    fn scan(&mut self) {
+        if self.entries.is_empty() || self.measure().is_err() {
+            return;
+        }
+        let mut index = 0;
+        let mut cursor = self.entries.cursor_front();
+        while let Some(next) = cursor.peek_next() {
+            let pages = self.pages.get(index).copied().unwrap_or(0);
+            index += 1;
+            let rss = pages.saturating_mul(kernel::page::PAGE_SIZE as u64);
+            next.rss.store(rss, Relaxed);
+            let id = id_text(&next.id);
+            if next.pid.has_exited() {
+                log!("Container exited container={} pid={}\n", id, next.nr);
+                next.emit(abi::EVENT_GONE, rss, 0);
+                drop(next.remove());
+                continue;
+            }
+            let soft_due = rss > next.soft_limit && !next.soft_reported.load(Relaxed);
+            if soft_due {
+                // Also when the hard limit is crossed in the same period: soft comes first.
+                log!(
+                    "SOFT LIMIT container={} pid={} rss={} limit={}\n",
+                    id,
+                    next.nr,
+                    rss,
+                    next.soft_limit
+                );
+                next.soft_reported.store(true, Relaxed);
+                next.emit(abi::EVENT_SOFT_LIMIT, rss, next.soft_limit);
+            }
+            if rss > next.hard_limit {
+                if let Err(e) = next.pid.kill() {
+                    pr_warn!("SIGKILL to pid {} failed: {:?}\n", next.nr, e);
+                }
+                log!(
+                    "HARD LIMIT container={} pid={} rss={} limit={}\n",
+                    id,
+                    next.nr,
+                    rss,
+                    next.hard_limit
+                );
+                next.emit(abi::EVENT_HARD_LIMIT_KILLED, rss, next.hard_limit);
+                drop(next.remove());
+                continue;
+            }
+            cursor.move_next();
+        }
+    }
+
+    /// Fills `pages` (per entry, in list order) with one walk over the processes.
+    fn measure(&mut self) -> Result {
+        self.keys.clear();
+        self.pages.clear();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let key = match entry.pid.own_namespace() {
+                Some(ns) => ns as usize,
+                None => entry.pid.as_ptr() as usize,
+            };
+            // Sorted insertion (keys are unique: one namespace per init, one pid per process).
+            let at = match self.keys.binary_search_by_key(&key, |&(k, _)| k) {
+                Ok(at) | Err(at) => at,
+            };
+            self.keys.reserve(1, GFP_KERNEL)?;
+            self.keys
+                .insert_within_capacity(at, (key, index))
+                .map_err(|_| ENOMEM)?;
+            self.pages.push(0, GFP_KERNEL)?;
+        }
+        self.shared_mm.clear();
+        let room = self.shared_mm.capacity().max(64);
+        self.shared_mm.reserve(room, GFP_KERNEL)?;
+        for _ in 0..WALK_TRIES {
+            self.shared_mm.clear();
+            self.pages.iter_mut().for_each(|p| *p = 0);
+            let mut walk = Walk {
+                keys: &self.keys,
+                pages: &mut self.pages,
+                shared_mm: &mut self.shared_mm,
+            };
+            if walk.run().is_ok() {
+                return Ok(());
+            }
+            // Overflow: double the room and walk again.
+            let grown = self.shared_mm.capacity() * 2;
+            self.shared_mm.clear();
+            self.shared_mm.reserve(grown, GFP_KERNEL)?;
+        }
+        Err(ENOMEM)
+    }
+}
