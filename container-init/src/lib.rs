@@ -59,6 +59,7 @@ fn cloexec_from_3() -> nix::Result<()> {
 
 /// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
 fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
+    reaper::default_dispositions();
     reaper::block_all().map_err(|source| InitError::Sys {
         what: "block signals",
         source,

@@ -28,6 +28,42 @@ pub fn block_all() -> nix::Result<()> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)
 }
 
+/// Empties the signal mask (the workload must not inherit ours). Async-signal-safe.
+///
+/// # Errors
+/// The errno of `sigprocmask`.
+pub fn unblock_all() -> std::io::Result<()> {
+    // SAFETY: sigemptyset/sigprocmask on a local, initialised sigset_t.
+    let rc = unsafe {
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut())
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Restores the default disposition of every catchable signal. Ignored signals survive
+/// `exec` (the Rust runtime ignores `SIGPIPE`; an ignored `SIGCHLD` would make the kernel
+/// reap our children before we see their status). Async-signal-safe; failures (signals
+/// reserved by libc) are harmless and ignored.
+pub fn default_dispositions() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: plain sigaction(2) with SIG_DFL on a zeroed struct.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Exit status as a shell reports it: the exit code, or 128 + the signal number.
 pub fn exit_code(status: WaitStatus) -> Option<i32> {
     match status {

@@ -36,34 +36,6 @@ impl WorkloadError {
     }
 }
 
-/// Empties the signal mask (std's `Command` keeps the parent's, and `container-init` blocks
-/// everything) and restores default dispositions for every catchable signal (ignored signals
-/// survive `exec`, and the Rust runtime ignores `SIGPIPE`). Runs in the forked child: only
-/// async-signal-safe calls.
-fn reset_signals() -> io::Result<()> {
-    // SAFETY: sigemptyset/sigprocmask on a local, initialised sigset_t.
-    unsafe {
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: plain sigaction(2) with SIG_DFL on a zeroed struct; failures (signals
-        // reserved by libc) are harmless and ignored.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
-    }
-    Ok(())
-}
-
 /// Starts `argv` with hostname `id` and nice value `nice`; returns its pid once `exec`
 /// succeeded.
 ///
@@ -87,7 +59,8 @@ pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadEr
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
-            reset_signals()?;
+            crate::reaper::unblock_all()?;
+            crate::reaper::default_dispositions();
             // `which` is an int in musl's prototype and an unsigned enum in glibc's.
             if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) != 0 {
                 return Err(io::Error::last_os_error());

@@ -1,9 +1,23 @@
 //! Spawning a container: `clone()` into new PID, UTS and mount namespaces, exec
 //! `container-init` with the container's parameters, and wait for its ready report.
+//!
+//! Phases, one file each: [`super::stdio`] (pipes), [`super::init_args`] (the command line,
+//! prepared before the clone), [`super::namespaces`] (the clone and the child's exec),
+//! [`super::ready`] (the report). The rootfs itself is built by `container-init` inside the
+//! new mount namespace.
 
+use super::namespaces::{clone_init, ChildPlan};
+use super::ready::Outcome;
+use super::{init_args, ready, stdio};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
 use proto::api::Command;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::time::Duration;
+
+/// How long `container-init` may take to set up the rootfs and exec the workload, in ms.
+pub const READY_TIMEOUT_MS: u64 = 30_000;
 
 /// What to spawn.
 #[derive(Debug)]
@@ -53,8 +67,69 @@ pub enum SpawnError {
 /// Spawns a container. Returns once container-init has set up the rootfs and started the
 /// workload, or failed doing so.
 ///
+/// On success the caller owns the child: it must reap `pid` (e.g. `waitpid(-1)` on
+/// `SIGCHLD`). On [`SpawnError::Setup`] the child has already been reaped here. Ids and
+/// paths are not validated (the supervisor does that); a missing rootfs or workload binary
+/// comes back as [`SpawnError::Setup`] with container-init's one-line message, e.g.
+/// `exec nothere: No such file or directory (os error 2)`.
+///
+/// Safe to call from a multi-threaded process: the cloned child only makes
+/// async-signal-safe system calls before `exec`.
+///
 /// # Errors
-/// [`SpawnError`].
-pub fn spawn(_req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
-    unimplemented!("container spawn")
+/// [`SpawnError::Sys`] when a pipe, the clone or reading the report fails, or an argument
+/// contains a NUL byte (`EINVAL`); [`SpawnError::Setup`] when container-init could not set
+/// up the container or start the workload within [`READY_TIMEOUT_MS`].
+pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
+    let (parent, child) = stdio::create()?;
+    let argv = init_args::build(req, child.raw()[3])?;
+    let envp = init_args::CArgv::new([])?;
+    let plan = ChildPlan {
+        fds: child.raw(),
+        argv: &argv,
+        envp: &envp,
+    };
+    let pid = clone_init(&plan).map_err(|source| SpawnError::Sys {
+        what: "clone container-init",
+        source,
+    })?;
+    // Only the child may hold the write ends now, so EOF means it exec'd the workload (or died).
+    drop(child);
+    let outcome = match ready::wait(&parent.ready, Duration::from_millis(READY_TIMEOUT_MS)) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            reap_failed(pid, true);
+            return Err(e);
+        }
+    };
+    match outcome {
+        Outcome::Ready => {
+            tracing::debug!(id = req.id, pid = pid.as_raw(), "container-init ready");
+            Ok(Spawned {
+                pid,
+                stdout: parent.stdout,
+                stderr: parent.stderr,
+            })
+        }
+        Outcome::Failed(message) => {
+            reap_failed(pid, false);
+            Err(SpawnError::Setup(message))
+        }
+        Outcome::TimedOut => {
+            reap_failed(pid, true);
+            Err(SpawnError::Setup(format!(
+                "container-init did not report within {READY_TIMEOUT_MS} ms"
+            )))
+        }
+    }
+}
+
+/// Reaps a child whose spawn failed (killing it first if `kill_first`), so that the caller
+/// never sees its pid.
+fn reap_failed(pid: nix::unistd::Pid, kill_first: bool) {
+    if kill_first {
+        // SIGKILL to container-init (PID 1 of its namespace) ends the whole namespace.
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    while let Err(nix::Error::EINTR) = waitpid(pid, None) {}
 }

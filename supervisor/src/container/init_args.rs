@@ -1,0 +1,149 @@
+//! The command line of `container-init`, prepared in full before `clone()` (the child may
+//! not allocate):
+//!
+//! ```text
+//! container-init --id ID --rootfs PATH --base PATH --nice N --ready-fd FD -- PROGRAM [ARGS...]
+//! ```
+//!
+//! `Command::Shell(s)` becomes `/bin/sh -c s`; `Command::Argv(v)` is passed as given. The
+//! parser on the other side is `container-init`'s `args` module.
+
+use super::spawn::{SpawnError, SpawnRequest};
+use proto::api::Command;
+use std::ffi::CString;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+
+/// A NUL-terminated argv (or envp) whose pointers stay valid as long as it lives.
+#[derive(Debug)]
+pub struct CArgv {
+    strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CArgv {
+    /// Builds the vector from byte strings.
+    ///
+    /// # Errors
+    /// [`SpawnError::Sys`] with `EINVAL` when one contains a NUL byte.
+    pub fn new<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Result<Self, SpawnError> {
+        let strings = items
+            .into_iter()
+            .map(CString::new)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SpawnError::Sys {
+                what: "argument or path with a NUL byte",
+                source: nix::Error::EINVAL,
+            })?;
+        let mut pointers: Vec<_> = strings.iter().map(|s| s.as_ptr()).collect();
+        pointers.push(std::ptr::null());
+        Ok(Self { strings, pointers })
+    }
+
+    /// The NULL-terminated pointer array, for `execve`.
+    pub fn as_ptr(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
+
+    /// The strings, without the terminating NULL.
+    pub fn strings(&self) -> &[CString] {
+        &self.strings
+    }
+}
+
+/// The workload's argv as bytes.
+pub fn workload_argv(command: &Command) -> Vec<&[u8]> {
+    match command {
+        Command::Shell(s) => vec![b"/bin/sh".as_slice(), b"-c", s.as_bytes()],
+        Command::Argv(v) => v.iter().map(|a| a.as_bytes()).collect(),
+    }
+}
+
+/// The full argv of `container-init` for `req`, with the ready pipe's write end `ready_fd`.
+///
+/// # Errors
+/// [`SpawnError::Sys`] with `EINVAL` when a value contains a NUL byte.
+pub fn build(req: &SpawnRequest<'_>, ready_fd: RawFd) -> Result<CArgv, SpawnError> {
+    let nice = req.nice.to_string();
+    let ready = ready_fd.to_string();
+    let mut items: Vec<&[u8]> = vec![
+        req.init_path.as_os_str().as_bytes(),
+        b"--id",
+        req.id.as_bytes(),
+        b"--rootfs",
+        req.rootfs.as_os_str().as_bytes(),
+        b"--base",
+        req.base_rootfs.as_os_str().as_bytes(),
+        b"--nice",
+        nice.as_bytes(),
+        b"--ready-fd",
+        ready.as_bytes(),
+        b"--",
+    ];
+    items.extend(workload_argv(req.command));
+    CArgv::new(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn req(command: &Command) -> SpawnRequest<'_> {
+        SpawnRequest {
+            id: "alpha",
+            rootfs: Path::new("/r"),
+            base_rootfs: Path::new("/b"),
+            command,
+            nice: -3,
+            init_path: Path::new("/x/container-init"),
+        }
+    }
+
+    fn strings(a: &CArgv) -> Vec<&str> {
+        a.strings().iter().map(|s| s.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn shell_command_runs_under_sh() {
+        let cmd = Command::Shell("echo hi; exit 3".into());
+        let a = build(&req(&cmd), 9).unwrap();
+        assert_eq!(
+            strings(&a),
+            [
+                "/x/container-init",
+                "--id",
+                "alpha",
+                "--rootfs",
+                "/r",
+                "--base",
+                "/b",
+                "--nice",
+                "-3",
+                "--ready-fd",
+                "9",
+                "--",
+                "/bin/sh",
+                "-c",
+                "echo hi; exit 3"
+            ]
+        );
+        // SAFETY: the array has len + 1 entries; the last must be NULL.
+        assert!(unsafe { *a.as_ptr().add(a.strings().len()) }.is_null());
+    }
+
+    #[test]
+    fn argv_is_passed_as_given_and_nul_is_rejected() {
+        let cmd = Command::Argv(vec!["probe".into(), "--".into()]);
+        let a = build(&req(&cmd), 4).unwrap();
+        assert_eq!(strings(&a)[12..], ["probe", "--"]);
+        let bad = Command::Argv(vec!["a\0b".into()]);
+        assert!(matches!(
+            build(&req(&bad), 4),
+            Err(SpawnError::Sys {
+                source: nix::Error::EINVAL,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,113 @@
+//! The supervisor's end of the ready pipe: read until EOF (bounded by a timeout) and decode
+//! the outcome. Nothing written = the workload runs; a text line = `container-init`'s
+//! set-up error; a [`CHILD_REPORT_TAG`] record = the cloned child failed before
+//! `container-init` ran.
+
+use super::namespaces::{ChildStage, CHILD_REPORT_TAG};
+use super::spawn::SpawnError;
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Longest report kept, in bytes (a one-line message is far shorter).
+const MAX_REPORT: usize = 4096;
+
+/// What the ready pipe said.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// EOF with nothing written: the workload was exec'd.
+    Ready,
+    /// A set-up failure, as a one-line message.
+    Failed(String),
+    /// No EOF within the timeout.
+    TimedOut,
+}
+
+/// Decodes the bytes read before EOF.
+pub fn decode(bytes: &[u8]) -> Outcome {
+    match bytes {
+        [] => Outcome::Ready,
+        [CHILD_REPORT_TAG, stage, e0, e1, e2, e3, ..] => {
+            let errno = Errno::from_raw(i32::from_ne_bytes([*e0, *e1, *e2, *e3]));
+            let what = ChildStage::from_u8(*stage).map_or("start container-init", |s| s.describe());
+            Outcome::Failed(format!("{what}: {errno}"))
+        }
+        text => Outcome::Failed(String::from_utf8_lossy(text).trim().to_string()),
+    }
+}
+
+/// Reads `fd` until EOF or until `timeout` has passed, then decodes it.
+///
+/// # Errors
+/// [`SpawnError::Sys`] when `poll` or `read` fails (other than `EINTR`).
+pub fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Outcome, SpawnError> {
+    let deadline = Instant::now() + timeout;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return Ok(Outcome::TimedOut),
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(source) => {
+                return Err(SpawnError::Sys {
+                    what: "poll ready pipe",
+                    source,
+                })
+            }
+        }
+        match nix::unistd::read(fd, &mut buf) {
+            Ok(0) => return Ok(decode(&bytes)),
+            Ok(n) => {
+                let room = MAX_REPORT.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(Errno::EINTR | Errno::EAGAIN) => {}
+            Err(source) => {
+                return Err(SpawnError::Sys {
+                    what: "read ready pipe",
+                    source,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_the_three_reports() {
+        assert_eq!(decode(b""), Outcome::Ready);
+        assert_eq!(
+            decode(b"exec nothere: No such file or directory (os error 2)\n"),
+            Outcome::Failed("exec nothere: No such file or directory (os error 2)".into())
+        );
+        let mut rec = vec![CHILD_REPORT_TAG, ChildStage::Exec as u8];
+        rec.extend(libc::ENOENT.to_ne_bytes());
+        assert_eq!(
+            decode(&rec),
+            Outcome::Failed("exec container-init: ENOENT: No such file or directory".into())
+        );
+    }
+
+    #[test]
+    fn waits_for_eof_or_times_out() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        assert_eq!(
+            wait(&r, Duration::from_millis(50)).unwrap(),
+            Outcome::TimedOut
+        );
+        nix::unistd::write(&w, b"bad rootfs\n").unwrap();
+        drop(w);
+        assert_eq!(
+            wait(&r, Duration::from_secs(5)).unwrap(),
+            Outcome::Failed("bad rootfs".into())
+        );
+    }
+}
