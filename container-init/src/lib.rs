@@ -59,11 +59,12 @@ fn cloexec_from_3() -> nix::Result<()> {
 
 /// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
 fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
-    reaper::default_dispositions();
+    // Block first: as PID 1, a signal with the default disposition would be dropped.
     reaper::block_all().map_err(|source| InitError::Sys {
         what: "block signals",
         source,
     })?;
+    reaper::default_dispositions();
     cloexec_from_3().map_err(|source| InitError::Sys {
         what: "close_range",
         source,

@@ -12,7 +12,7 @@ use super::{init_args, ready, stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use proto::api::Command;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ pub enum SpawnError {
 /// up the container or start the workload within [`READY_TIMEOUT_MS`].
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let (parent, child) = stdio::create()?;
-    let argv = init_args::build(req, child.raw()[3])?;
+    let argv = init_args::build(req, child.ready.as_raw_fd())?;
     let envp = init_args::CArgv::new([])?;
     let plan = ChildPlan {
         fds: child.raw(),
