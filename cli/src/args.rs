@@ -1,0 +1,124 @@
+//! Command-line grammar of `engine` (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// engine: a lightweight container runtime with per-container logs and memory limits.
+#[derive(Debug, Parser)]
+#[command(name = "engine", version, arg_required_else_help = true)]
+pub struct Cli {
+    /// Supervisor socket.
+    #[arg(long, global = true, env = "ENGINE_SOCKET", default_value = supervisor::config::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Run the supervisor daemon (foreground) with this base rootfs.
+    Supervisor(SupervisorArgs),
+    /// Create and start a container, return once it runs.
+    Start(StartArgs),
+    /// Start a container and wait for it; exit with its status.
+    Run(StartArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Print a container's log.
+    Logs(LogsArgs),
+    /// Stop a container: SIGTERM, then SIGKILL after the grace period.
+    Stop(StopArgs),
+}
+
+/// Which memory monitor backend the supervisor uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonitorChoice {
+    /// Kernel module when `/dev/container_monitor` exists, else userspace.
+    Auto,
+    /// Only the kernel module.
+    Kernel,
+    /// Only the userspace `/proc` scanner.
+    Userspace,
+}
+
+/// `engine supervisor`.
+#[derive(Debug, Args)]
+pub struct SupervisorArgs {
+    /// Base rootfs: the read-only lower layer under every container's rootfs.
+    pub base_rootfs: PathBuf,
+    /// State directory; logs go to `<state-dir>/logs/<id>.log`.
+    #[arg(long, default_value = supervisor::config::DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Memory monitor backend.
+    #[arg(long, value_enum, default_value_t = MonitorChoice::Auto)]
+    pub monitor: MonitorChoice,
+    /// Memory monitor scan interval, in ms.
+    #[arg(long, default_value_t = supervisor::monitor::DEFAULT_INTERVAL_MS)]
+    pub monitor_interval_ms: u64,
+    /// Default log sink of every container, `NAME[:key=value,...]`; repeatable
+    /// (default: `file`).
+    #[arg(long = "log-sink")]
+    pub log_sinks: Vec<String>,
+}
+
+/// `engine start` / `engine run`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]{0,31}`.
+    pub id: String,
+    /// The container's rootfs directory (stacked over the base rootfs).
+    pub rootfs: PathBuf,
+    /// Workload as one string, run as `/bin/sh -c <command>`.
+    pub command: Option<String>,
+    /// Soft RSS limit in MiB: crossing it logs one warning.
+    #[arg(long, default_value_t = 40)]
+    pub soft_mib: u64,
+    /// Hard RSS limit in MiB: crossing it kills the container.
+    #[arg(long, default_value_t = 64)]
+    pub hard_mib: u64,
+    /// Nice value of the workload (-20..19).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub nice: i32,
+    /// Log option for this container, Docker style `key=value`; repeatable.
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
+    /// Program and arguments, exec'd as given (after `--`).
+    #[arg(last = true)]
+    pub argv: Vec<String>,
+}
+
+/// `engine ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PsFormat::Table)]
+    pub format: PsFormat,
+}
+
+/// Output formats of `ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PsFormat {
+    /// Aligned columns.
+    Table,
+    /// A JSON array of container records.
+    Json,
+}
+
+/// `engine logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Container id.
+    pub id: String,
+}
+
+/// `engine stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Container id.
+    pub id: String,
+    /// Grace period in seconds between SIGTERM and SIGKILL.
+    #[arg(long, short = 't', default_value_t = 10)]
+    pub time: u64,
+}

@@ -1,0 +1,57 @@
+//! A blocking client of the supervisor's socket: one frame out, one frame back.
+
+use anyhow::{anyhow, bail, Context, Result};
+use proto::api::{ContainerInfo, Request, RequestFrame, Response};
+use proto::frame;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// A connection to the supervisor.
+#[derive(Debug)]
+pub struct Client {
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects to the supervisor at `socket`.
+    ///
+    /// # Errors
+    /// When nothing listens there.
+    pub fn connect(socket: &Path) -> Result<Self> {
+        let stream = UnixStream::connect(socket).with_context(|| {
+            format!(
+                "cannot connect to the supervisor at {} (is `engine supervisor` running?)",
+                socket.display()
+            )
+        })?;
+        Ok(Self { stream })
+    }
+
+    /// Sends a request and reads its answer; an error answer becomes an `Err` with the
+    /// supervisor's message.
+    ///
+    /// # Errors
+    /// Transport failures and error answers.
+    pub fn call(&mut self, request: Request) -> Result<Response> {
+        frame::write_frame(&mut self.stream, &RequestFrame::new(request))
+            .context("cannot send request to the supervisor")?;
+        let resp: Response = frame::read_frame(&mut self.stream)
+            .context("cannot read the supervisor's answer")?
+            .ok_or_else(|| anyhow!("the supervisor closed the connection"))?;
+        match resp {
+            Response::Error(e) => Err(anyhow!(e.message)),
+            other => Ok(other),
+        }
+    }
+
+    /// Sends a request answered by one container record.
+    ///
+    /// # Errors
+    /// As [`Client::call`], or an unexpected answer.
+    pub fn container(&mut self, request: Request) -> Result<ContainerInfo> {
+        match self.call(request)? {
+            Response::Container(info) => Ok(info),
+            other => bail!("unexpected answer from the supervisor: {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! One module per verb, as youki's `commands/*`.
+
+pub mod logs;
+pub mod ps;
+pub mod run;
+pub mod start;
+pub mod stop;
+pub mod supervisor;

@@ -1,0 +1,46 @@
+//! `engine run`: start a container, wait for it to end, exit with its status. SIGINT and
+//! SIGTERM to this client are forwarded as a stop; it keeps waiting for the final status.
+
+use crate::args::StartArgs;
+use crate::client::Client;
+use anyhow::Result;
+use proto::api::{Request, DEFAULT_STOP_GRACE_MS};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::path::{Path, PathBuf};
+
+/// Runs `engine run`; returns the container's exit status (code, or 128+signal).
+///
+/// # Errors
+/// Invalid arguments, the supervisor's refusal, or a lost connection.
+pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
+    let spec = super::start::spec(args)?;
+    let id = spec.id.clone();
+    // Catch the signals before the container exists, so none is missed.
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    let mut client = Client::connect(socket)?;
+    client.container(Request::Start(spec))?;
+    let forwarder = {
+        let socket: PathBuf = socket.to_path_buf();
+        let id = id.clone();
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                tracing::info!(signal = sig, container = %id, "forwarding as stop");
+                let stop = Request::Stop {
+                    id: id.clone(),
+                    grace_ms: DEFAULT_STOP_GRACE_MS,
+                };
+                // The answer comes when the container is gone; the main thread waits for it too.
+                std::thread::spawn({
+                    let socket = socket.clone();
+                    move || Client::connect(&socket).and_then(|mut c| c.call(stop))
+                });
+            }
+        })
+    };
+    let info = client.container(Request::Wait { id })?;
+    handle.close();
+    let _ = forwarder.join();
+    Ok(info.exit_status.unwrap_or(1))
+}

@@ -1,0 +1,23 @@
+//! The `engine` command line: argument grammar, the socket client, and one module per verb.
+
+pub mod args;
+pub mod client;
+pub mod commands;
+
+use args::{Cli, Verb};
+
+/// Runs the parsed command line; returns the process exit code.
+///
+/// # Errors
+/// Any failure, with a one-line message for the user.
+pub fn run(cli: &Cli) -> anyhow::Result<i32> {
+    let socket = &cli.socket;
+    match &cli.verb {
+        Verb::Supervisor(a) => commands::supervisor::run(socket, a),
+        Verb::Start(a) => commands::start::run(socket, a),
+        Verb::Run(a) => commands::run::run(socket, a),
+        Verb::Ps(a) => commands::ps::run(socket, a),
+        Verb::Logs(a) => commands::logs::run(socket, a),
+        Verb::Stop(a) => commands::stop::run(socket, a),
+    }
+}

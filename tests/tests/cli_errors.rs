@@ -1,0 +1,132 @@
+//! Every CLI error of the start contract: a clear one-line message, a non-zero exit, and a
+//! supervisor that keeps running.
+
+use harness::{engine_bin, stderr, stdout, TestSupervisor};
+
+fn assert_refused(sup: &mut TestSupervisor, args: &[&str], needle: &str) {
+    let out = sup.engine(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected {needle:?} in {err:?}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err:?}");
+    assert!(sup.alive(), "supervisor died after {args:?}");
+}
+
+#[test]
+fn start_errors_are_clear_and_harmless() {
+    let mut sup = TestSupervisor::start();
+    let r = sup.rootfs("r1");
+    let r = r.to_str().unwrap();
+    assert_refused(
+        &mut sup,
+        &[
+            "start",
+            "a",
+            r,
+            "true",
+            "--soft-mib",
+            "65",
+            "--hard-mib",
+            "64",
+        ],
+        "soft limit",
+    );
+    assert_refused(&mut sup, &["start", "a", r, "true", "--nice", "20"], "nice");
+    assert_refused(
+        &mut sup,
+        &["start", "a", r, "true", "--nice", "-21"],
+        "nice",
+    );
+    assert_refused(&mut sup, &["start", "-bad", r, "true"], "");
+    assert_refused(
+        &mut sup,
+        &["start", "bad/id", r, "true"],
+        "invalid container id",
+    );
+    assert_refused(
+        &mut sup,
+        &["start", &"x".repeat(33), r, "true"],
+        "invalid container id",
+    );
+    assert_refused(
+        &mut sup,
+        &["start", "a", "/nonexistent/rootfs", "true"],
+        "/nonexistent/rootfs",
+    );
+    assert_refused(&mut sup, &["start", "a", r], "missing command");
+    assert_refused(&mut sup, &["stop", "ghost"], "no such container: ghost");
+    assert_refused(&mut sup, &["logs", "ghost"], "no such container: ghost");
+
+    // A live duplicate id, and a rootfs already in use.
+    let out = sup.engine(&["start", "live", r, "sleep 1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r2 = sup.rootfs("r2");
+    assert_refused(
+        &mut sup,
+        &["start", "live", r2.to_str().unwrap(), "true"],
+        "already exists",
+    );
+    assert_refused(
+        &mut sup,
+        &["start", "other", r, "true"],
+        "already used by running container live",
+    );
+    // Nothing was recorded for the refused requests.
+    let ids: Vec<String> = sup.ps().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec!["live".to_string()]);
+    assert!(sup
+        .engine(&["stop", "--time", "1", "live"])
+        .status
+        .success());
+    // Once ended, the id and the rootfs may be used again.
+    let out = sup.engine(&["run", "live", r, "echo again"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn relative_rootfs_resolves_against_client_cwd() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("rel");
+    let out = sup
+        .cmd(&["run", "rel", "rel", "echo relative-ok"])
+        .current_dir(root.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sup.log_bytes("rel"), b"relative-ok\n");
+}
+
+#[test]
+fn no_arguments_prints_usage_with_every_verb() {
+    let out = std::process::Command::new(engine_bin()).output().unwrap();
+    assert!(!out.status.success());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    for verb in ["supervisor", "start", "run", "ps", "logs", "stop"] {
+        assert!(text.contains(verb), "usage lacks {verb}: {text}");
+    }
+}
+
+#[test]
+fn ps_with_no_containers_exits_zero() {
+    let sup = TestSupervisor::start();
+    let out = sup.engine(&["ps"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("ID"));
+    let out = sup.engine(&["ps", "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]));
+}
+
+#[test]
+fn client_without_supervisor_fails_clearly() {
+    let out = std::process::Command::new(engine_bin())
+        .args(["ps", "--socket", "/nonexistent/engine.sock"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot connect to the supervisor"));
+}

@@ -1,0 +1,195 @@
+//! Container lifecycle against the real supervisor: exit statuses, namespaces, PID 1 reaping,
+//! stop with and without SIGTERM handling, `run` forwarding SIGINT.
+
+use harness::{children_of, stderr, wait_for, TestSupervisor};
+use proto::api::{ContainerState, Reason};
+use std::time::{Duration, Instant};
+
+#[test]
+fn run_exits_with_the_container_status() {
+    let sup = TestSupervisor::start();
+    for (id, cmd, code) in [
+        ("ok", "true", 0),
+        ("three", "exit 3", 3),
+        ("killed", "kill -9 $$", 137),
+    ] {
+        let out = sup.run_container(id, cmd, &[]);
+        assert_eq!(out.status.code(), Some(code), "{id}: {}", stderr(&out));
+        let info = sup.info(id);
+        assert_eq!(info.exit_status, Some(code));
+        assert_eq!(info.state, ContainerState::Exited);
+        assert_eq!(info.reason, Some(Reason::Exit(code)));
+    }
+}
+
+#[test]
+fn argv_after_double_dash_is_execd_as_given() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("argv");
+    let out = sup.engine(&[
+        "run",
+        "argv",
+        root.to_str().unwrap(),
+        "--",
+        "echo",
+        "a  b",
+        "$HOME",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sup.log_bytes("argv"), b"a  b $HOME\n");
+}
+
+#[test]
+fn hostname_pid1_and_proc_are_the_containers_own() {
+    let sup = TestSupervisor::start();
+    let out = sup.run_container(
+        "inside",
+        "echo host=$(hostname); echo ppid=$PPID; echo comm=$(cat /proc/1/comm); echo pids=$(ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' ')",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = String::from_utf8(sup.log_bytes("inside")).unwrap();
+    assert!(log.contains("host=inside\n"), "{log}");
+    assert!(log.contains("ppid=1\n"), "{log}");
+    assert!(log.contains("comm=container-init\n"), "{log}");
+    let pids: Vec<i32> = log
+        .lines()
+        .find_map(|l| l.strip_prefix("pids="))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(pids.contains(&1), "{pids:?}");
+    assert!(
+        pids.len() <= 5 && pids.iter().all(|&p| p < 16),
+        "host processes visible: {pids:?}"
+    );
+    // The host's hostname is untouched.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_ne!(host.trim(), "inside");
+}
+
+#[test]
+fn orphaned_grandchild_is_reaped_by_container_init() {
+    let sup = TestSupervisor::start();
+    // The grandchild outlives its parent (a subshell), is re-parented to PID 1, exits; the
+    // workload then lists zombies in its namespace.
+    let out = sup.run_container(
+        "orphan",
+        "(sleep 0.3 &) ; sleep 1; echo zombies=$(grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l)",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = String::from_utf8(sup.log_bytes("orphan")).unwrap();
+    assert!(log.contains("zombies=0"), "{log}");
+}
+
+#[test]
+fn two_hundred_short_containers_leave_no_zombie() {
+    let sup = TestSupervisor::start();
+    for i in 0..200 {
+        let id = format!("short{i}");
+        sup.start_container(&id, "true");
+    }
+    for i in 0..200 {
+        let info = sup.wait(&format!("short{i}"));
+        assert_eq!(info.exit_status, Some(0));
+    }
+    let leftover = wait_for(Duration::from_secs(10), || {
+        let kids: Vec<_> = children_of(sup.pid())
+            .into_iter()
+            .filter(|(pid, _)| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map(|c| c.trim() != "log-router")
+                    .unwrap_or(false)
+            })
+            .collect();
+        kids.is_empty().then_some(())
+    });
+    assert!(
+        leftover.is_some(),
+        "children left: {:?}",
+        children_of(sup.pid())
+    );
+    assert!(children_of(sup.pid()).iter().all(|(_, s)| *s != 'Z'));
+}
+
+#[test]
+fn stop_of_sleep_is_quick_and_reason_stopped() {
+    let sup = TestSupervisor::start();
+    sup.start_container("sleeper", "sleep 1000");
+    let t = Instant::now();
+    let out = sup.engine(&["stop", "--time", "30", "sleeper"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "stop took {:?}",
+        t.elapsed()
+    );
+    let info = sup.info("sleeper");
+    assert_eq!(info.state, ContainerState::Stopped);
+    assert_eq!(info.reason, Some(Reason::Stopped));
+}
+
+#[test]
+fn stop_kills_a_term_ignoring_workload_after_the_grace_period() {
+    let sup = TestSupervisor::start();
+    sup.start_container("stubborn", "trap '' TERM; sleep 1000 & wait; sleep 1000");
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let out = sup.engine(&["stop", "--time", "2", "stubborn"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "ended before the grace period"
+    );
+    let info = sup.info("stubborn");
+    assert_eq!(info.reason, Some(Reason::Stopped));
+    assert_eq!(info.exit_status, Some(137), "ended by SIGKILL");
+    assert!(sup.log_text().contains("SIGKILL"));
+}
+
+#[test]
+fn stop_signals_every_process_not_only_the_direct_child() {
+    let sup = TestSupervisor::start();
+    // The shell waits on two background sleeps; SIGTERM must reach the sleeps too.
+    sup.start_container("family", "sleep 1000 & sleep 1000 & wait");
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert!(sup
+        .engine(&["stop", "--time", "30", "family"])
+        .status
+        .success());
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(sup.info("family").reason, Some(Reason::Stopped));
+}
+
+#[test]
+fn run_forwards_sigint_as_stop_and_waits_for_the_status() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("interrupted");
+    let mut child = sup
+        .cmd(&[
+            "run",
+            "interrupted",
+            root.to_str().unwrap(),
+            "echo started; sleep 1000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = wait_for(Duration::from_secs(10), || {
+        sup.log_bytes("interrupted")
+            .starts_with(b"started")
+            .then_some(())
+    });
+    assert!(running.is_some());
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status =
+        wait_for(Duration::from_secs(20), || child.try_wait().unwrap()).expect("run exited");
+    // sleep dies of the forwarded SIGTERM: 128 + 15.
+    assert_eq!(status.code(), Some(143));
+    let info = sup.info("interrupted");
+    assert_eq!(info.reason, Some(Reason::Stopped));
+}
