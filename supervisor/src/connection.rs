@@ -136,7 +136,8 @@ impl Connection {
 
     /// Whether the connection is finished and can be dropped.
     pub fn is_done(&self) -> bool {
-        !self.has_output() && (self.close_after_flush || (self.peer_closed && self.pending.is_none()))
+        !self.has_output()
+            && (self.close_after_flush || (self.peer_closed && self.pending.is_none()))
     }
 
     /// The request's container id for the log line of a protocol error.

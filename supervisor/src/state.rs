@@ -139,7 +139,11 @@ impl Container {
 /// Decides the final state and reason: `stopped` when a stop was requested; hard-limit kill
 /// when the monitor reported one or, failing that, SIGKILL with no stop requested; otherwise
 /// the exit code or signal.
-pub fn attribute(exit: InitExit, stop_requested: bool, hard_killed: bool) -> (ContainerState, Reason) {
+pub fn attribute(
+    exit: InitExit,
+    stop_requested: bool,
+    hard_killed: bool,
+) -> (ContainerState, Reason) {
     const SIGKILL: i32 = 9;
     if stop_requested {
         (ContainerState::Stopped, Reason::Stopped)
