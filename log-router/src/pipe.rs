@@ -1,0 +1,180 @@
+//! Reading container pipes without losing bytes if the router dies.
+//!
+//! A chunk is first copied with `tee(2)` into a private scratch pipe and read from there, so it
+//! stays in the container's pipe. Only once every blocking sink has stored it is it consumed
+//! (spliced to `/dev/null`). A router killed at any point leaves every unstored byte in the
+//! container's pipe for its successor: delivery is at least once.
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// Pipe size asked for container pipes and the scratch pipe, in bytes (the default
+/// `/proc/sys/fs/pipe-max-size`).
+pub const PIPE_BYTES: usize = 1 << 20;
+
+/// Largest chunk taken at once, in bytes.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// What a peek found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// Bytes at the head of the pipe, still in it.
+    Data(Vec<u8>),
+    /// Nothing buffered right now.
+    Empty,
+    /// Every writer closed and the pipe is empty.
+    Eof,
+}
+
+/// The private pipe chunks are copied through, and `/dev/null` for consuming.
+#[derive(Debug)]
+pub struct Scratch {
+    read: File,
+    write: OwnedFd,
+    null: File,
+    chunk: usize,
+}
+
+impl Scratch {
+    /// Creates the scratch pipe (as large as the system allows, up to [`PIPE_BYTES`]).
+    ///
+    /// # Errors
+    /// Errors of `pipe2` or opening `/dev/null`.
+    pub fn new() -> io::Result<Self> {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        let size = grow(w.as_fd()).unwrap_or(64 * 1024);
+        Ok(Self {
+            read: File::from(r),
+            write: w,
+            null: std::fs::OpenOptions::new().write(true).open("/dev/null")?,
+            chunk: CHUNK_BYTES.min(size),
+        })
+    }
+
+    /// Copies up to one chunk from the head of `src` without consuming it.
+    ///
+    /// # Errors
+    /// Errors of `tee` or of reading the scratch pipe.
+    pub fn peek(&mut self, src: BorrowedFd<'_>) -> io::Result<Peek> {
+        let n = match tee(
+            src,
+            &self.write,
+            self.chunk,
+            SpliceFFlags::SPLICE_F_NONBLOCK,
+        ) {
+            Ok(0) => return Ok(Peek::Eof),
+            Ok(n) => n,
+            Err(Errno::EAGAIN) => return Ok(Peek::Empty),
+            Err(e) => return Err(e.into()),
+        };
+        let mut data = vec![0u8; n];
+        self.read.read_exact(&mut data)?;
+        Ok(Peek::Data(data))
+    }
+
+    /// Removes `n` bytes (already peeked) from the head of `src`.
+    ///
+    /// # Errors
+    /// Errors of `splice`; `UnexpectedEof` if the pipe holds fewer than `n` bytes.
+    pub fn consume(&mut self, src: BorrowedFd<'_>, mut n: usize) -> io::Result<()> {
+        while n > 0 {
+            match splice(
+                src,
+                None,
+                &self.null,
+                None,
+                n,
+                SpliceFFlags::SPLICE_F_NONBLOCK,
+            ) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(k) => n -= k,
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes whatever `src` holds now, for a container whose output is not routed.
+    /// Returns true at end of file.
+    ///
+    /// # Errors
+    /// Errors of `splice`.
+    pub fn discard(&mut self, src: BorrowedFd<'_>) -> io::Result<bool> {
+        loop {
+            match splice(
+                src,
+                None,
+                &self.null,
+                None,
+                PIPE_BYTES,
+                SpliceFFlags::SPLICE_F_NONBLOCK,
+            ) {
+                Ok(0) => return Ok(true),
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Asks for a [`PIPE_BYTES`] pipe; returns the resulting size in bytes.
+///
+/// # Errors
+/// Errors of `fcntl`.
+pub fn grow(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    match fcntl(fd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES as i32)) {
+        Ok(n) => Ok(n as usize),
+        Err(_) => Ok(fcntl(fd, FcntlArg::F_GETPIPE_SZ)? as usize),
+    }
+}
+
+/// Makes a container's read end non-blocking and as large as allowed.
+///
+/// # Errors
+/// `EINVAL`-style errors when `fd` is not a pipe.
+pub fn prepare(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    grow(fd)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn peek_keeps_bytes_until_consumed() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        prepare(r.as_fd()).unwrap();
+        let mut s = Scratch::new().unwrap();
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Empty);
+        let mut w = File::from(w);
+        w.write_all(b"ab\xff").unwrap();
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"ab\xff".to_vec()));
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"ab\xff".to_vec()));
+        s.consume(r.as_fd(), 2).unwrap();
+        w.write_all(b"c").unwrap();
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"\xffc".to_vec()));
+        s.consume(r.as_fd(), 2).unwrap();
+        drop(w);
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Eof);
+    }
+
+    #[test]
+    fn discard_reads_to_eof() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap();
+        let mut s = Scratch::new().unwrap();
+        let mut w = File::from(w);
+        w.write_all(&[7u8; 1000]).unwrap();
+        assert!(!s.discard(r.as_fd()).unwrap());
+        drop(w);
+        assert!(s.discard(r.as_fd()).unwrap());
+    }
+}

@@ -1,0 +1,128 @@
+//! From a `SinkSpec` (`NAME[:k=v,...]`) to a loaded, validated plan for creating instances.
+//!
+//! The router keeps two options for itself and does not pass them to the sink:
+//! `mode` (`blocking`, the default, or `non-blocking`) and `max-buffer-size` (bytes queued for
+//! the sink before records are dropped in non-blocking mode, or while the sink is failing).
+
+use crate::instance;
+use crate::loader::{LoadError, LoadedSink, Registry};
+use proto::router::SinkSpec;
+use sink_abi::config::{KEY_CONTAINER_ID, KEY_LOG_PATH, RESERVED_KEYS};
+use sink_abi::Config;
+
+/// Option key of the delivery mode.
+pub const KEY_MODE: &str = "mode";
+/// Option key of the queue bound.
+pub const KEY_MAX_BUFFER: &str = "max-buffer-size";
+/// Default queue bound, in bytes (as Docker's `max-buffer-size`).
+pub const DEFAULT_MAX_BUFFER: usize = 1 << 20;
+
+/// How records reach a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A slow sink slows the container: nothing is dropped while the sink works.
+    Blocking,
+    /// Records are queued up to `max-buffer-size` bytes; beyond that they are dropped and counted.
+    NonBlocking,
+}
+
+/// A sink ready to be instantiated per container.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    /// The sink as configured (name or path), used in reports.
+    pub label: String,
+    /// The loaded library.
+    pub lib: &'static LoadedSink,
+    /// The user's options, without the router's own.
+    pub options: Config,
+    /// Delivery mode.
+    pub mode: Mode,
+    /// Queue bound, in bytes.
+    pub max_buffer: usize,
+}
+
+/// Why a sink spec cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The library cannot be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A router option or a reserved key is wrong.
+    #[error("sink `{sink}`: {message}")]
+    Option {
+        /// Sink label.
+        sink: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The sink's `validate` refused the options.
+    #[error("sink `{sink}`: {message}")]
+    Invalid {
+        /// Sink label.
+        sink: String,
+        /// The sink's message.
+        message: String,
+    },
+}
+
+/// Loads the library of `spec`, splits off the router's options and validates the rest.
+///
+/// # Errors
+/// [`PlanError`].
+pub fn plan(spec: &SinkSpec, registry: &mut Registry) -> Result<SinkPlan, PlanError> {
+    let label = spec.sink.clone();
+    let opt_err = |message: String| PlanError::Option {
+        sink: label.clone(),
+        message,
+    };
+    let lib = registry.get(&spec.sink)?;
+    let mut mode = Mode::Blocking;
+    let mut max_buffer = DEFAULT_MAX_BUFFER;
+    let mut options = Config::default();
+    for (k, v) in &spec.options {
+        match k.as_str() {
+            KEY_MODE => {
+                mode = match v.as_str() {
+                    "blocking" => Mode::Blocking,
+                    "non-blocking" => Mode::NonBlocking,
+                    _ => {
+                        return Err(opt_err(format!(
+                            "mode `{v}` is not blocking or non-blocking"
+                        )))
+                    }
+                }
+            }
+            KEY_MAX_BUFFER => {
+                let n = sink_abi::parse_size(v)
+                    .map_err(|e| opt_err(format!("{KEY_MAX_BUFFER}: {e}")))?;
+                max_buffer = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+            }
+            k if RESERVED_KEYS.contains(&k) => {
+                return Err(opt_err(format!("option `{k}` is set by the router")));
+            }
+            _ => options.push(k.clone(), v.clone()),
+        }
+    }
+    instance::validate(lib, &options.to_bytes()).map_err(|message| PlanError::Invalid {
+        sink: label.clone(),
+        message,
+    })?;
+    Ok(SinkPlan {
+        label,
+        lib,
+        options,
+        mode,
+        max_buffer,
+    })
+}
+
+impl SinkPlan {
+    /// The bytes passed to `create` for one container: the user's options, then `container-id`
+    /// and `log-path`.
+    pub fn create_config(&self, container_id: &str, log_path: &str) -> Vec<u8> {
+        let mut c = self.options.clone();
+        c.push(KEY_CONTAINER_ID, container_id);
+        c.push(KEY_LOG_PATH, log_path);
+        c.to_bytes()
+    }
+}

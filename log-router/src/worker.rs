@@ -1,0 +1,374 @@
+//! One thread per sink instance (per container and sink): takes chunks from its queue, writes
+//! their records, flushes after each chunk, and retries failures with capped back-off.
+//!
+//! Hold protocol: a chunk sent to a blocking sink carries a hold, released once the chunk is
+//! flushed (or as soon as the sink starts failing, so a broken sink never stalls the container).
+//! The last release lets the router consume the bytes from the container's pipe.
+
+use crate::instance::{CallError, SinkInstance};
+use crate::plan::{Mode, SinkPlan};
+use crate::records::Chunk;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use sink_abi::Stream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// First retry delay after a failure.
+pub const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a failing sink keeps retrying once its container's output has ended; after that the
+/// records it still holds are dropped and counted, so the log can be declared complete.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Work for a sink thread.
+#[derive(Debug)]
+pub enum Job {
+    /// Write the records of a chunk; `hold` tells whether this sink holds the chunk.
+    Chunk {
+        /// The chunk.
+        chunk: Arc<Chunk>,
+        /// Whether to release a hold when done.
+        hold: bool,
+    },
+    /// The container's streams ended: flush, destroy, report.
+    Finish,
+}
+
+/// What a sink thread tells the router loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEvent {
+    /// The last hold of the route's in-flight chunk on `stream` was released.
+    Released {
+        /// Route key.
+        route: usize,
+        /// Stream of the chunk.
+        stream: Stream,
+    },
+    /// A sink failed (first failure of an episode, or fatally).
+    Failed {
+        /// Route key.
+        route: usize,
+        /// Index of the sink in the route.
+        sink: usize,
+        /// One-line reason.
+        message: String,
+    },
+    /// The sink thread flushed, destroyed its instance and ended.
+    Finished {
+        /// Route key.
+        route: usize,
+    },
+}
+
+/// Sends events to the router loop and wakes it.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    tx: Sender<WorkerEvent>,
+    waker: Arc<mio::Waker>,
+}
+
+impl Notifier {
+    /// A notifier over `tx`, waking `waker`.
+    pub fn new(tx: Sender<WorkerEvent>, waker: Arc<mio::Waker>) -> Self {
+        Self { tx, waker }
+    }
+
+    /// Sends an event; a closed loop is ignored (the router is exiting).
+    pub fn send(&self, ev: WorkerEvent) {
+        if self.tx.send(ev).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(error = %e, "cannot wake the router loop");
+            }
+        }
+    }
+}
+
+/// Counters shared between a sink thread and the router loop.
+#[derive(Debug, Default)]
+pub struct SinkShared {
+    /// Bytes queued for the thread, not yet handled.
+    pub queued_bytes: AtomicUsize,
+    /// The sink is in a failure episode (its chunks are not held).
+    pub failing: AtomicBool,
+    /// Records dropped (queue full, sink dead, or given up).
+    pub dropped_records: AtomicU64,
+    /// Bytes in those records.
+    pub dropped_bytes: AtomicU64,
+}
+
+impl SinkShared {
+    /// Counts dropped records.
+    pub fn drop_records(&self, records: u64, bytes: u64) {
+        self.dropped_records.fetch_add(records, Ordering::Relaxed);
+        self.dropped_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The router's handle on one sink thread.
+#[derive(Debug)]
+pub struct SinkHandle {
+    /// Sink label (name or path as configured).
+    pub label: String,
+    /// Delivery mode.
+    pub mode: Mode,
+    /// Queue bound, in bytes.
+    pub max_buffer: usize,
+    /// Shared counters.
+    pub shared: Arc<SinkShared>,
+    jobs: Sender<Job>,
+    finish: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SinkHandle {
+    /// Starts the thread owning `instance`.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(
+        instance: SinkInstance,
+        plan: &SinkPlan,
+        route: usize,
+        sink: usize,
+        notify: Notifier,
+    ) -> std::io::Result<Self> {
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let (finish, finish_rx) = crossbeam_channel::bounded(1);
+        let shared = Arc::new(SinkShared::default());
+        let worker = Worker {
+            inst: Some(instance),
+            route,
+            sink,
+            shared: shared.clone(),
+            notify,
+            finish_rx,
+            failing: false,
+            gave_up: false,
+            backoff: BACKOFF_START,
+            deadline: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("sink-{route}-{sink}"))
+            .spawn(move || worker.run(rx))?;
+        Ok(Self {
+            label: plan.label.clone(),
+            mode: plan.mode,
+            max_buffer: plan.max_buffer,
+            shared,
+            jobs,
+            finish,
+            thread: Some(thread),
+        })
+    }
+
+    /// Whether a new chunk of `len` bytes must be held by this sink (blocking and healthy).
+    pub fn holds(&self) -> bool {
+        self.mode == Mode::Blocking && !self.shared.failing.load(Ordering::Acquire)
+    }
+
+    /// Queues a chunk; an unheld chunk that does not fit the queue bound is dropped and counted.
+    /// Returns whether the chunk was queued.
+    pub fn offer(&self, chunk: &Arc<Chunk>, hold: bool) -> bool {
+        let len = chunk.data.len();
+        let queued = self.shared.queued_bytes.load(Ordering::Acquire);
+        if !hold && queued > 0 && queued + len > self.max_buffer {
+            self.shared
+                .drop_records(chunk.records().count() as u64, len as u64);
+            return false;
+        }
+        self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        let job = Job::Chunk {
+            chunk: chunk.clone(),
+            hold,
+        };
+        if self.jobs.send(job).is_err() {
+            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Asks the thread to finish (flush, destroy, report `Finished`).
+    pub fn finish(&self) {
+        let _ = self.jobs.send(Job::Finish);
+        let _ = self.finish.try_send(());
+    }
+}
+
+impl Drop for SinkHandle {
+    fn drop(&mut self) {
+        self.finish();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!(sink = %self.label, "sink thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's state.
+struct Worker {
+    inst: Option<SinkInstance>,
+    route: usize,
+    sink: usize,
+    shared: Arc<SinkShared>,
+    notify: Notifier,
+    finish_rx: Receiver<()>,
+    failing: bool,
+    gave_up: bool,
+    backoff: Duration,
+    deadline: Option<Instant>,
+}
+
+/// A hold on a chunk, released at most once.
+struct Hold<'a> {
+    chunk: &'a Chunk,
+    held: bool,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Job>) {
+        while let Ok(job) = rx.recv() {
+            match job {
+                Job::Chunk { chunk, hold } => {
+                    let mut h = Hold {
+                        chunk: &chunk,
+                        held: hold,
+                    };
+                    self.deliver(&mut h);
+                    self.shared
+                        .queued_bytes
+                        .fetch_sub(chunk.data.len(), Ordering::AcqRel);
+                    self.release(&mut h);
+                }
+                Job::Finish => break,
+            }
+        }
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+        if !self.gave_up {
+            self.call(&mut |i| i.flush(), None);
+        }
+        drop(self.inst.take());
+        self.notify
+            .send(WorkerEvent::Finished { route: self.route });
+    }
+
+    fn release(&self, h: &mut Hold<'_>) {
+        if std::mem::take(&mut h.held) && h.chunk.release() {
+            self.notify.send(WorkerEvent::Released {
+                route: self.route,
+                stream: h.chunk.stream,
+            });
+        }
+    }
+
+    /// Writes every record of the chunk, then flushes.
+    fn deliver(&mut self, h: &mut Hold<'_>) {
+        let chunk = h.chunk;
+        let mut records = chunk.records();
+        while let Some(rec) = records.next() {
+            let ffi = rec.to_ffi();
+            if !self.call(&mut |i| i.write(&ffi), Some(&mut *h)) {
+                let rest: Vec<_> = records.collect();
+                let bytes = rec.data.len() + rest.iter().map(|r| r.data.len()).sum::<usize>();
+                self.shared
+                    .drop_records(1 + rest.len() as u64, bytes as u64);
+                return;
+            }
+        }
+        self.call(&mut |i| i.flush(), Some(h));
+    }
+
+    /// Calls `f` until it succeeds; false when the instance is gone or the worker gave up.
+    fn call(
+        &mut self,
+        f: &mut dyn FnMut(&mut SinkInstance) -> Result<(), CallError>,
+        mut hold: Option<&mut Hold<'_>>,
+    ) -> bool {
+        loop {
+            if self.gave_up {
+                return false;
+            }
+            let Some(inst) = self.inst.as_mut() else {
+                return false;
+            };
+            let message = match f(inst) {
+                Ok(()) => {
+                    if std::mem::take(&mut self.failing) {
+                        self.shared.failing.store(false, Ordering::Release);
+                        self.backoff = BACKOFF_START;
+                        tracing::info!(route = self.route, sink = self.sink, "sink recovered");
+                    }
+                    return true;
+                }
+                Err(CallError::Fatal(m)) => {
+                    self.inst = None;
+                    self.shared.failing.store(true, Ordering::Release);
+                    self.report(format!("{m} (sink disabled for this container)"));
+                    if let Some(h) = hold.as_deref_mut() {
+                        self.release(h);
+                    }
+                    return false;
+                }
+                Err(CallError::Failed(m)) => m,
+            };
+            if !self.failing {
+                self.failing = true;
+                self.shared.failing.store(true, Ordering::Release);
+                self.report(format!("{message} (retrying)"));
+            }
+            if let Some(h) = hold.as_deref_mut() {
+                self.release(h);
+            }
+            if !self.wait_backoff() {
+                self.gave_up = true;
+                tracing::warn!(
+                    route = self.route,
+                    sink = self.sink,
+                    "sink gave up after the drain grace period"
+                );
+                return false;
+            }
+        }
+    }
+
+    /// Sleeps one back-off step, waking early when asked to finish. False once past the drain
+    /// deadline.
+    fn wait_backoff(&mut self) -> bool {
+        let now = Instant::now();
+        let mut wait = self.backoff;
+        if let Some(d) = self.deadline {
+            if now >= d {
+                return false;
+            }
+            wait = wait.min(d - now);
+        }
+        match self.finish_rx.recv_timeout(wait) {
+            Ok(()) => {
+                self.deadline
+                    .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(wait);
+                self.deadline
+                    .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+        true
+    }
+
+    fn report(&self, message: String) {
+        tracing::warn!(route = self.route, sink = self.sink, %message, "sink failed");
+        self.notify.send(WorkerEvent::Failed {
+            route: self.route,
+            sink: self.sink,
+            message,
+        });
+    }
+}
