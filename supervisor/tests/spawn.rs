@@ -308,7 +308,14 @@ fn signals_are_forwarded_to_every_process() {
     let pid = s.pid;
     let mut r = BufReader::new(std::fs::File::from(s.stdout));
     lines_until(&mut r, 3, |l| l.starts_with("trap ready"));
-    for sig in [Signal::SIGUSR1, Signal::SIGHUP, Signal::SIGTERM] {
+    for sig in [
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTERM,
+    ] {
         kill(pid, sig).unwrap();
         let want = format!("signal={}", sig as i32);
         let got = lines_until(&mut r, 3, |l| l.ends_with(&want));
