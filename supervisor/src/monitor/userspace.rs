@@ -13,8 +13,11 @@
 //! entry, so they are never counted twice. Processes that share an address space without
 //! being threads (`CLONE_VM`, e.g. during `vfork`) show identical `statm` values; among
 //! the processes of one container with identical values, `kcmp(KCMP_VM)` decides which share
-//! an `mm_struct`, and each shared one is counted once. (Two sharers whose values were read
-//! while the address space was changing can differ and are then counted twice.)
+//! an `mm_struct`, and each shared one is counted once. A process found to share with none
+//! is remembered as owning its address space and not compared again (a later sharer is a
+//! newer process, compared when it appears); that memory is reset every few seconds. (Two
+//! sharers whose values were read while the address space was changing can differ and are
+//! then counted twice for that scan.)
 //!
 //! Processes in a nested PID namespace inside a container are not counted.
 //!
@@ -78,6 +81,9 @@ struct ProcSlot {
     statm: Option<OwnedFd>,
     /// Generation of the last scan that listed it.
     seen: u64,
+    /// `kcmp` found its address space shared with no other process of its container. Any
+    /// process that shares it later is newer and not verified, so it is compared then.
+    own_mm: bool,
 }
 
 /// One process of a tracked container, measured this scan.
@@ -86,6 +92,7 @@ struct Sample {
     ns: u64,
     statm: Statm,
     pid: i32,
+    own_mm: bool,
 }
 
 /// The `/proc` scanner. See the module documentation.
@@ -105,7 +112,8 @@ pub struct UserspaceBackend {
     // Buffers reused across scans.
     pids: Vec<i32>,
     samples: Vec<Sample>,
-    distinct: Vec<i32>,
+    reps: Vec<i32>,
+    verified: Vec<i32>,
     statm_buf: [u8; STATM_BUF_LEN],
     kmsg: KmsgWriter,
     list_error_reported: bool,
@@ -152,7 +160,8 @@ impl UserspaceBackend {
             fds_open: 0,
             pids: Vec::new(),
             samples: Vec::new(),
-            distinct: Vec::new(),
+            reps: Vec::new(),
+            verified: Vec::new(),
             statm_buf: [0; STATM_BUF_LEN],
             kmsg,
             list_error_reported: false,
@@ -187,6 +196,7 @@ impl UserspaceBackend {
                         ns,
                         statm: None,
                         seen: 0,
+                        own_mm: false,
                     }),
                     // Gone since the listing, or not accessible: not ours to count.
                     Err(_) => continue,
@@ -215,6 +225,7 @@ impl UserspaceBackend {
                         ns: slot.ns,
                         statm,
                         pid,
+                        own_mm: slot.own_mm,
                     });
                 }
                 // Reaped since the listing, or the pid now names another process: forget
@@ -229,6 +240,7 @@ impl UserspaceBackend {
             if !keep && slot.statm.is_some() {
                 *fds_open -= 1;
             }
+            slot.own_mm &= !refresh;
             keep
         });
         Ok(())
@@ -250,12 +262,17 @@ impl UserspaceBackend {
             let copies = if run == 1 {
                 1
             } else {
-                count_distinct_vm(&rest[..run], &mut self.distinct)
+                count_distinct_vm(&rest[..run], &mut self.reps, &mut self.verified)
             };
             if let Some(entry) = self.entries.get_mut(&first.ns) {
                 entry.pages += first.statm.resident * copies;
             }
             rest = &rest[run..];
+        }
+        for pid in self.verified.drain(..) {
+            if let Some(slot) = self.procs.get_mut(&pid) {
+                slot.own_mm = true;
+            }
         }
     }
 
@@ -327,28 +344,32 @@ fn report(kmsg: &mut KmsgWriter, out: &mut Vec<MonitorEvent>, event: MonitorEven
 }
 
 /// How many distinct address spaces the processes of `run` have (all have the same `statm`
-/// values). `distinct` is scratch space, kept sorted by `kcmp` order so that each process
-/// costs O(log n) `kcmp` calls. A process `kcmp` cannot compare counts as distinct.
-fn count_distinct_vm(run: &[Sample], distinct: &mut Vec<i32>) -> u64 {
-    distinct.clear();
-    let mut uncomparable = 0;
-    'samples: for sample in run {
-        let (mut lo, mut hi) = (0, distinct.len());
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match procfs::cmp_vm(sample.pid, distinct[mid]) {
-                Some(Ordering::Equal) => continue 'samples,
-                Some(Ordering::Less) => hi = mid,
-                Some(Ordering::Greater) => lo = mid + 1,
+/// values). Processes already known to own theirs are distinct from each other; each other
+/// one is compared by `kcmp` with those and with the distinct ones found before it, and
+/// pushed to `verified` when it shares with none. `reps` is scratch space. A process that
+/// `kcmp` cannot compare counts as distinct but stays unverified.
+fn count_distinct_vm(run: &[Sample], reps: &mut Vec<i32>, verified: &mut Vec<i32>) -> u64 {
+    reps.clear();
+    reps.extend(run.iter().filter(|s| s.own_mm).map(|s| s.pid));
+    for sample in run.iter().filter(|s| !s.own_mm) {
+        let mut comparable = true;
+        let shares = reps
+            .iter()
+            .any(|&rep| match procfs::cmp_vm(sample.pid, rep) {
+                Some(order) => order == Ordering::Equal,
                 None => {
-                    uncomparable += 1;
-                    continue 'samples;
+                    comparable = false;
+                    false
                 }
+            });
+        if !shares {
+            reps.push(sample.pid);
+            if comparable {
+                verified.push(sample.pid);
             }
         }
-        distinct.insert(lo, sample.pid);
     }
-    (distinct.len() + uncomparable) as u64
+    reps.len() as u64
 }
 
 impl Backend for UserspaceBackend {
