@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The registered containers (a `kernel::list` under a sleeping mutex) and the periodic scan
-//! (delayed work on the system workqueue, so it runs in process context and may take the
-//! mutex). The work is armed by the first registration and re-armed each period while entries
+//! (delayed work on `system_long`, the system workqueue for work that may take a while: it
+//! runs in process context and may take the mutex; 7.3's `system()` is the deprecated
+//! `system_wq`). The work is armed by the first registration and re-armed each period while entries
 //! remain; `stop` sets `stopping` under the mutex and flushes it, so it never runs again.
 
 use kernel::{
@@ -103,7 +104,7 @@ impl WorkItem for Monitor {
         // next run sees `stopping`.
         state.armed = !state.entries.is_empty();
         if state.armed {
-            let _ = workqueue::system().enqueue_delayed(this.clone(), this.interval);
+            let _ = workqueue::system_long().enqueue_delayed(this.clone(), this.interval);
         }
     }
 }
@@ -176,7 +177,7 @@ impl Monitor {
         state.entries.push_back(entry);
         if !state.armed {
             state.armed = true;
-            let _ = workqueue::system().enqueue_delayed(this.clone(), this.interval);
+            let _ = workqueue::system_long().enqueue_delayed(this.clone(), this.interval);
         }
         Ok(())
     }

@@ -1,0 +1,421 @@
+//! `kmod-probe`: drives `/dev/container_monitor` directly, for the VM tests.
+//!
+//! Built by `tests/vm/run.sh` with plain `rustc` (std only; no Cargo package) and run inside the
+//! VM as root. It compiles the ABI from `proto/src/kmod_abi.rs`, the file the module compiles
+//! too. Subcommands (exit status 0 = every check passed; each check prints `ok ...` or
+//! `FAIL ...`):
+//!
+//! - `errnos`: every bad ioctl and read returns its documented errno; also EPERM without
+//!   CAP_SYS_ADMIN (a child drops it, then opens).
+//! - `hog <workers> <step-mib> <soft-mib> <hard-mib>`: a PID-namespace init whose `workers`
+//!   child processes (or itself, when 0) each grow by `step-mib` every 100 ms; expects one
+//!   SOFT and one HARD record, the init killed by SIGKILL, and the namespace emptied.
+//! - `gone <interval-ms>`: a namespace init that exits by itself leaves the module's list
+//!   (QUERY → ENOENT, one GONE record) within one interval of its exit.
+//! - `churn <count>`: `count` short-lived namespace inits registered while the scan runs;
+//!   half are unregistered, half exit and are dropped by the scan.
+//! - `hold <count>`: registers `count` sleeping processes, prints their pids and exits
+//!   without unregistering (for rmmod with live entries).
+
+#![allow(dead_code)]
+
+#[path = "../../proto/src/kmod_abi.rs"]
+mod abi;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Error, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const DEVICE: &str = "/dev/container_monitor";
+const O_NONBLOCK: i32 = 0o4000;
+const CLONE_NEWPID: i64 = 0x2000_0000;
+const SIGCHLD: i64 = 17;
+const SIGKILL: i32 = 9;
+const SYS_CLONE: i64 = 56;
+const SYS_CAPGET: i64 = 125;
+const SYS_CAPSET: i64 = 126;
+const CAP_SYS_ADMIN: u32 = 21;
+const EPERM: i32 = 1;
+const ENOENT: i32 = 2;
+const ESRCH: i32 = 3;
+const EAGAIN: i32 = 11;
+const EFAULT: i32 = 14;
+const EINVAL: i32 = 22;
+const ENOTTY: i32 = 25;
+
+extern "C" {
+    fn ioctl(fd: i32, request: u64, ...) -> i32;
+    fn syscall(number: i64, ...) -> i64;
+    fn fork() -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn close(fd: i32) -> i32;
+    fn _exit(status: i32) -> !;
+}
+
+/// Counts failed checks.
+struct Checks {
+    failed: u32,
+}
+
+impl Checks {
+    fn check(&mut self, what: &str, ok: bool, detail: String) {
+        if ok {
+            println!("ok   {what}");
+        } else {
+            println!("FAIL {what}: {detail}");
+            self.failed += 1;
+        }
+    }
+
+    /// `got` is the result of an ioctl/read: Ok(()) or the errno.
+    fn errno(&mut self, what: &str, got: Result<(), i32>, want: i32) {
+        self.check(what, got == Err(want), format!("got {got:?}, want errno {want}"));
+    }
+}
+
+fn open(nonblock: bool) -> Result<File, Error> {
+    let flags = if nonblock { O_NONBLOCK } else { 0 };
+    OpenOptions::new().read(true).write(true).custom_flags(flags).open(DEVICE)
+}
+
+fn raw_ioctl(dev: &File, cmd: u32, arg: usize) -> Result<(), i32> {
+    // SAFETY: the kernel validates `arg` as a user pointer; bad pointers are what some checks
+    // pass on purpose, and the kernel reports them as EFAULT without touching our memory.
+    let ret = unsafe { ioctl(dev.as_raw_fd(), u64::from(cmd), arg) };
+    if ret < 0 {
+        Err(Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(())
+    }
+}
+
+fn request(pid: i32, soft: u64, hard: u64, id: &str) -> abi::MonitorRequest {
+    abi::MonitorRequest {
+        pid,
+        soft_limit_bytes: soft,
+        hard_limit_bytes: hard,
+        container_id: abi::id_field(id.as_bytes()).expect("id fits"),
+    }
+}
+
+fn send(dev: &File, cmd: u32, req: &abi::MonitorRequest) -> Result<(), i32> {
+    let bytes = req.to_bytes();
+    raw_ioctl(dev, cmd, bytes.as_ptr() as usize)
+}
+
+fn register(dev: &File, pid: i32, soft: u64, hard: u64, id: &str) -> Result<(), i32> {
+    send(dev, abi::MONITOR_REGISTER, &request(pid, soft, hard, id))
+}
+
+fn unregister(dev: &File, pid: i32) -> Result<(), i32> {
+    send(dev, abi::MONITOR_UNREGISTER, &request(pid, 0, 0, "x"))
+}
+
+fn query(dev: &File, pid: i32) -> Result<u64, i32> {
+    let mut bytes = abi::MonitorQuery { pid, ..Default::default() }.to_bytes();
+    raw_ioctl(dev, abi::MONITOR_QUERY, bytes.as_mut_ptr() as usize)?;
+    Ok(abi::MonitorQuery::from_bytes(&bytes).rss_bytes)
+}
+
+/// Reads one record; `None` on EAGAIN (non-blocking file).
+fn read_event(dev: &mut File) -> Result<Option<abi::MonitorEvent>, i32> {
+    let mut buf = [0u8; abi::MONITOR_EVENT_SIZE];
+    match dev.read(&mut buf) {
+        Ok(n) if n == buf.len() => Ok(Some(abi::MonitorEvent::from_bytes(&buf))),
+        Ok(n) => Err(-(n as i32)),
+        Err(e) if e.raw_os_error() == Some(EAGAIN) => Ok(None),
+        Err(e) => Err(e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+/// Waits (polling a non-blocking file) for the next record, up to `timeout`.
+fn next_event(dev: &mut File, timeout: Duration) -> Option<abi::MonitorEvent> {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(Some(e)) = read_event(dev) {
+            return Some(e);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
+}
+
+fn describe(e: &abi::MonitorEvent) -> String {
+    let kind = match e.kind {
+        abi::EVENT_SOFT_LIMIT => "SOFT",
+        abi::EVENT_HARD_LIMIT_KILLED => "HARD",
+        abi::EVENT_GONE => "GONE",
+        _ => "?",
+    };
+    let id = abi::id_bytes(&e.container_id).unwrap_or(b"?");
+    format!(
+        "{kind} container={} pid={} rss={} limit={}",
+        String::from_utf8_lossy(id),
+        e.pid,
+        e.rss_bytes,
+        e.limit_bytes
+    )
+}
+
+/// Forks a child running `body`, which never returns (the child `_exit`s).
+fn spawn(new_pid_ns: bool, body: impl FnOnce() -> i32) -> i32 {
+    let pid = if new_pid_ns {
+        // SAFETY: clone without CLONE_VM and without a new stack behaves like fork(); this
+        // program is single-threaded, so the child may run ordinary Rust code.
+        unsafe { syscall(SYS_CLONE, CLONE_NEWPID | SIGCHLD, 0i64, 0i64, 0i64, 0i64) as i32 }
+    } else {
+        // SAFETY: single-threaded program.
+        unsafe { fork() }
+    };
+    assert!(pid >= 0, "fork: {}", Error::last_os_error());
+    if pid == 0 {
+        let status = body();
+        // SAFETY: ends the child without running the parent's destructors twice.
+        unsafe { _exit(status) };
+    }
+    pid
+}
+
+fn sleep_forever() -> i32 {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Returns the wait status of `pid` (blocking).
+fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out pointer.
+    unsafe { waitpid(pid, &mut status, 0) };
+    status
+}
+
+fn kill_and_reap(pid: i32) {
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { kill(pid, SIGKILL) };
+    wait(pid);
+}
+
+/// Touches `mib` MiB of fresh anonymous memory and keeps it.
+fn grow(keep: &mut Vec<Vec<u8>>, mib: usize) {
+    let mut block = Vec::with_capacity(mib << 20);
+    block.resize(mib << 20, 0x5a);
+    keep.push(block);
+}
+
+fn errnos() -> u32 {
+    let mut c = Checks { failed: 0 };
+    let dev = open(true).expect("open device");
+    let child = spawn(false, sleep_forever);
+    let mib = 1u64 << 20;
+
+    c.errno("unknown command", raw_ioctl(&dev, 0x1234, 0), ENOTTY);
+    let wrong_size = abi::ioc(1, abi::MONITOR_IOC_MAGIC, 1, 40);
+    c.errno("REGISTER with another size", raw_ioctl(&dev, wrong_size, 0), ENOTTY);
+    c.errno("REGISTER bad pointer", raw_ioctl(&dev, abi::MONITOR_REGISTER, 16), EFAULT);
+    c.errno("UNREGISTER bad pointer", raw_ioctl(&dev, abi::MONITOR_UNREGISTER, 16), EFAULT);
+    c.errno("QUERY bad pointer", raw_ioctl(&dev, abi::MONITOR_QUERY, 16), EFAULT);
+    c.errno("soft > hard", register(&dev, child, 2 * mib, mib, "bad"), EINVAL);
+    c.errno("pid 0", register(&dev, 0, mib, mib, "bad"), EINVAL);
+    c.errno("pid < 0", register(&dev, -4, mib, mib, "bad"), EINVAL);
+    let mut no_nul = request(child, mib, mib, "x");
+    no_nul.container_id = [b'a'; abi::CONTAINER_ID_LEN];
+    c.errno("id without NUL", send(&dev, abi::MONITOR_REGISTER, &no_nul), EINVAL);
+    c.errno("empty id", register(&dev, child, mib, mib, ""), EINVAL);
+    c.errno("no such process", register(&dev, 0x3fff_fff0, mib, mib, "none"), ESRCH);
+    c.errno("unregister unknown pid", unregister(&dev, child), ENOENT);
+    c.errno("query unknown pid", query(&dev, child).map(drop), ENOENT);
+    c.check(
+        "register",
+        register(&dev, child, 64 * mib, 128 * mib, "probe").is_ok(),
+        String::new(),
+    );
+    c.errno("duplicate pid", register(&dev, child, mib, mib, "dup"), EINVAL);
+    c.check("query registered", query(&dev, child).is_ok(), String::new());
+    let mut small = [0u8; 8];
+    let got = (&dev).read(&mut small).map(drop).map_err(|e| e.raw_os_error().unwrap_or(0));
+    c.errno("read shorter than a record", got, EINVAL);
+    let mut rec = [0u8; abi::MONITOR_EVENT_SIZE];
+    let got = (&dev).read(&mut rec).map(drop).map_err(|e| e.raw_os_error().unwrap_or(0));
+    c.errno("non-blocking read of an empty queue", got, EAGAIN);
+    c.check("unregister", unregister(&dev, child).is_ok(), String::new());
+    c.errno("unregister twice", unregister(&dev, child), ENOENT);
+    kill_and_reap(child);
+
+    // EPERM: a child drops CAP_SYS_ADMIN (effective and permitted) and opens; uid 0 still
+    // owns the 0600 node, so only the module's capability check can refuse it.
+    let opener = spawn(false, || {
+        let mut hdr = [0x2008_0522u32, 0];
+        let mut data = [0u32; 6];
+        // SAFETY: capget/capset with a v3 header and two data words, as capabilities(7).
+        unsafe {
+            syscall(SYS_CAPGET, hdr.as_mut_ptr(), data.as_mut_ptr());
+            data[0] &= !(1 << CAP_SYS_ADMIN);
+            data[1] &= !(1 << CAP_SYS_ADMIN);
+            if syscall(SYS_CAPSET, hdr.as_mut_ptr(), data.as_mut_ptr()) != 0 {
+                return 2;
+            }
+        }
+        match open(true) {
+            Err(e) if e.raw_os_error() == Some(EPERM) => 0,
+            _ => 1,
+        }
+    });
+    let status = wait(opener);
+    c.check("open without CAP_SYS_ADMIN", status == 0, format!("child status {status:#x}"));
+    c.failed
+}
+
+fn hog(workers: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
+    let mut c = Checks { failed: 0 };
+    let mut dev = open(true).expect("open device");
+    let init = spawn(true, move || {
+        // PID 1 of a new namespace: start the workers (or grow itself), then idle.
+        let body = move || {
+            let mut keep = Vec::new();
+            for _ in 0..1000 {
+                grow(&mut keep, step_mib);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            0
+        };
+        if workers == 0 {
+            return body();
+        }
+        for _ in 0..workers {
+            spawn(false, body);
+        }
+        sleep_forever()
+    });
+    let (soft, hard) = (soft_mib << 20, hard_mib << 20);
+    c.check("register hog", register(&dev, init, soft, hard, "hog").is_ok(), String::new());
+    let first = next_event(&mut dev, Duration::from_secs(60));
+    let second = next_event(&mut dev, Duration::from_secs(60));
+    for e in [&first, &second].into_iter().flatten() {
+        println!("     record: {}", describe(e));
+    }
+    let is = |e: &Option<abi::MonitorEvent>, kind, limit| {
+        e.is_some_and(|e| e.kind == kind && e.pid == init && e.limit_bytes == limit && e.rss_bytes > limit)
+    };
+    c.check("SOFT record first", is(&first, abi::EVENT_SOFT_LIMIT, soft), format!("{first:?}"));
+    c.check("HARD record next", is(&second, abi::EVENT_HARD_LIMIT_KILLED, hard), format!("{second:?}"));
+    let status = wait(init);
+    c.check("init killed by SIGKILL", status & 0x7f == SIGKILL, format!("status {status:#x}"));
+    c.errno("entry removed after HARD", query(&dev, init).map(drop), ENOENT);
+    let extra = next_event(&mut dev, Duration::from_millis(600));
+    c.check("no further records", extra.is_none(), format!("{extra:?}"));
+    c.failed
+}
+
+fn gone(interval_ms: u64) -> u32 {
+    let mut c = Checks { failed: 0 };
+    let mut dev = open(true).expect("open device");
+    let init = spawn(true, || {
+        std::thread::sleep(Duration::from_millis(300));
+        0
+    });
+    c.check("register", register(&dev, init, 1 << 30, 1 << 30, "short").is_ok(), String::new());
+    let status = wait(init);
+    let exited = Instant::now();
+    c.check("exited by itself", status == 0, format!("status {status:#x}"));
+    while query(&dev, init).is_ok() && exited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = exited.elapsed();
+    // One interval, plus scheduling slack under TCG emulation.
+    let limit = Duration::from_millis(interval_ms + 150);
+    c.check(
+        "gone from the list within one interval",
+        took <= limit,
+        format!("took {took:?}, limit {limit:?}"),
+    );
+    let e = next_event(&mut dev, Duration::from_secs(1));
+    if let Some(e) = &e {
+        println!("     record: {}", describe(e));
+    }
+    c.check(
+        "GONE record",
+        e.is_some_and(|e| e.kind == abi::EVENT_GONE && e.pid == init),
+        format!("{e:?}"),
+    );
+    c.failed
+}
+
+fn churn(count: usize) -> u32 {
+    let mut c = Checks { failed: 0 };
+    let dev = open(true).expect("open device");
+    let mut registered = 0;
+    let mut live = Vec::new();
+    for i in 0..count {
+        let init = spawn(true, move || {
+            let mut keep = Vec::new();
+            grow(&mut keep, 1);
+            std::thread::sleep(Duration::from_millis(20 + (i as u64 % 7) * 30));
+            0
+        });
+        if register(&dev, init, 1 << 30, 1 << 31, &format!("churn-{i}")).is_ok() {
+            registered += 1;
+        }
+        live.push(init);
+        if live.len() == 20 || i + 1 == count {
+            for (j, pid) in live.drain(..).enumerate() {
+                if j % 2 == 0 {
+                    let _ = unregister(&dev, pid);
+                }
+                wait(pid);
+            }
+        }
+    }
+    c.check("all registered", registered == count, format!("{registered} of {count}"));
+    c.failed
+}
+
+fn hold(count: usize) -> u32 {
+    // The sleepers outlive this program: fork them before opening the device (an inherited
+    // descriptor would pin the module) and let go of the stdout a shell may be reading.
+    let pids: Vec<i32> = (0..count)
+        .map(|_| {
+            spawn(false, || {
+                for fd in 0..3 {
+                    // SAFETY: closing our own standard descriptors.
+                    unsafe { close(fd) };
+                }
+                sleep_forever()
+            })
+        })
+        .collect();
+    let dev = open(true).expect("open device");
+    let mut failed = 0;
+    for (i, &pid) in pids.iter().enumerate() {
+        if register(&dev, pid, 1 << 30, 1 << 31, &format!("held-{i}")).is_err() {
+            failed += 1;
+        }
+        println!("{pid}");
+    }
+    failed
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
+    let failed = match args.first().map(String::as_str) {
+        Some("errnos") => errnos(),
+        Some("hog") => hog(num(1) as usize, num(2) as usize, num(3), num(4)),
+        Some("gone") => gone(num(1)),
+        Some("churn") => churn(num(1) as usize),
+        Some("hold") => hold(num(1) as usize),
+        _ => {
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N");
+            return ExitCode::from(2);
+        }
+    };
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs the kernel-module tests in a VM: boots the cached test kernel (scripts/kernel.sh) under
+# QEMU with the host's / as a read-only 9p root filesystem, so the workspace's binaries, the
+# test rootfs and kmod/container_monitor.ko run unchanged, and tests/vm/init.sh runs
+# tests/vm/tests.sh as PID 1. One boot runs every test.
+#
+# Env: ENGINE_KERNEL_CACHE (kernel cache dir), ENGINE_VM_TESTS=all|kmod (kmod: the module
+# alone, without the engine), ENGINE_VM_TIMEOUT (seconds, default 1200), ENGINE_VM_MEM (MiB).
+# Uses KVM when /dev/kvm is usable, else TCG emulation. The console log is kept in
+# target/vm/test-vm.log. Exits non-zero when any test fails.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${ENGINE_KERNEL_CACHE:-/var/cache/engine/kernel-7.3}
+WHAT=${ENGINE_VM_TESTS:-all}
+out="$root/target/vm"
+mkdir -p "$out"
+
+missing=()
+for f in "$CACHE/bzImage" "$root/kmod/container_monitor.ko"; do
+  [ -f "$f" ] || missing+=("$f")
+done
+if [ "$WHAT" = all ]; then
+  for f in engine container-init log-router libengine_sink_file.so; do
+    [ -f "$root/target/release/$f" ] || missing+=("target/release/$f")
+  done
+  [ -d "$root/target/rootfs" ] || missing+=("target/rootfs")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test-vm: missing ${missing[*]} (run make build rootfs kmod)" >&2
+  exit 1
+fi
+
+# The ioctl test program: one std-only file, compiled with the ABI file the module uses.
+probe="$out/kmod-probe"
+if [ ! -x "$probe" ] || [ "$root/tests/vm/kmod_probe.rs" -nt "$probe" ] ||
+  [ "$root/proto/src/kmod_abi.rs" -nt "$probe" ]; then
+  rustc --edition 2021 -O -o "$probe" "$root/tests/vm/kmod_probe.rs"
+fi
+
+# KVM when it really works (a nested /dev/kvm may exist and still fail at vCPU setup).
+accel=(-accel tcg -cpu max)
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -accel kvm \
+  -cpu host -machine pc -nodefaults -display none -S -monitor stdio >/dev/null 2>&1; then
+  accel=(-accel kvm -cpu host)
+fi
+echo "test-vm: qemu ${accel[*]}"
+
+log="$out/test-vm.log"
+start=$(date +%s)
+set +e
+timeout "${ENGINE_VM_TIMEOUT:-1200}" qemu-system-x86_64 \
+  -machine pc "${accel[@]}" -smp 2 -m "${ENGINE_VM_MEM:-1024}" \
+  -nodefaults -no-user-config -display none -serial stdio -no-reboot \
+  -kernel "$CACHE/bzImage" \
+  -append "console=ttyS0 loglevel=4 panic=-1 root=host rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$root/tests/vm/init.sh ENGINE_WS=$root ENGINE_TESTS=$WHAT" \
+  -fsdev local,id=host,path=/,security_model=none,readonly=on,multidevs=remap \
+  -device virtio-9p-pci,fsdev=host,mount_tag=host \
+  -device virtio-rng-pci </dev/null 2>&1 | tee "$log"
+set -e
+echo "test-vm: VM ran $(($(date +%s) - start)) s; console log in $log"
+status=$(grep -ao 'ENGINE-VM-EXIT=[0-9]*' "$log" | tail -1 | cut -d= -f2)
+if [ "$status" != 0 ]; then
+  echo "test-vm: FAILED (exit status ${status:-none: the VM did not finish})" >&2
+  exit 1
+fi
+echo "test-vm: all tests passed"

@@ -1,0 +1,184 @@
+#!/bin/bash
+# The kernel-module tests, run as root inside the test VM by tests/vm/init.sh, from the
+# workspace root (shared read-only with the host). Usage: tests.sh [all|kmod]
+#   kmod: the module alone, driven by target/vm/kmod-probe
+#   all:  that, plus the real engine supervisor using the kernel backend
+# Prints PASS/FAIL per test and the module's kernel-log lines; exits 1 on any failure.
+set -u
+WS=$PWD
+WHAT=${1:-all}
+KO=$WS/kmod/container_monitor.ko
+PROBE=$WS/target/vm/kmod-probe
+BIN=$WS/target/release
+ROOTFS=$WS/target/rootfs
+DEV=/dev/container_monitor
+INTERVAL_MS=200
+KMEMLEAK=/sys/kernel/debug/kmemleak
+failures=0
+
+say() { echo "=== $*"; }
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $*"; failures=$((failures + 1)); }
+# check NAME CMD...: runs CMD, PASS/FAIL by its exit status.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+# Lines the module wrote to the kernel log.
+module_lines() { dmesg | grep -F '[container_monitor] ' | sed 's/^\[[ 0-9.]*\] //'; }
+count_lines() { module_lines | grep -cF -- "$1"; }
+elapsed() { echo $(($(date +%s%N) / 1000000 - $1)); }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+load_module() {
+  say "insmod"
+  check "insmod container_monitor.ko scan_interval_ms=$INTERVAL_MS" \
+    insmod "$KO" scan_interval_ms=$INTERVAL_MS
+  check "device is a char device" test -c $DEV
+  local mode
+  mode=$(stat -c '%a %U' $DEV 2>/dev/null)
+  check "device mode 0600 root ($mode)" test "$mode" = "600 root"
+  check "load line" test "$(count_lines 'Module loaded. Device: /dev/container_monitor')" = 1
+}
+
+probe_tests() {
+  say "module ABI and errnos (kmod-probe errnos)"
+  check "errnos" "$PROBE" errnos
+  say "one process over its limits (kmod-probe hog 0 ...)"
+  check "single-process hog killed" "$PROBE" hog 0 4 16 32
+  say "memory spread over 4 child processes (kmod-probe hog 4 ...)"
+  check "4-worker hog killed" "$PROBE" hog 4 1 16 32
+  say "a container that exits by itself"
+  check "gone within one interval" "$PROBE" gone $INTERVAL_MS
+  say "200 short-lived namespaces registered while scanning"
+  check "churn 200" "$PROBE" churn 200
+}
+
+# --- the real engine supervisor with the kernel backend -------------------------------------
+
+SUP_PID=
+SOCK=/run/engine-vm.sock
+STATE=/tmp/engine-state
+
+engine() { "$BIN/engine" --socket "$SOCK" "$@"; }
+
+start_supervisor() {
+  say "engine supervisor"
+  mkdir -p "$STATE"
+  "$BIN/engine" supervisor "$ROOTFS" --socket "$SOCK" --state-dir "$STATE" \
+    >/tmp/supervisor.log 2>&1 &
+  SUP_PID=$!
+  local i
+  for i in $(seq 100); do
+    [ -S "$SOCK" ] && break
+    sleep 0.1
+  done
+  check "supervisor listening" test -S "$SOCK"
+  check "supervisor says the kernel backend is active" \
+    grep -qiE 'backend[^a-z]*[:= ]*"?kernel|kernel (memory )?(monitor|backend)' /tmp/supervisor.log
+}
+
+stop_supervisor() {
+  [ -n "$SUP_PID" ] || return 0
+  kill -TERM "$SUP_PID"
+  local i
+  for i in $(seq 100); do
+    kill -0 "$SUP_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  check "supervisor exited on SIGTERM" wait "$SUP_PID"
+  SUP_PID=
+}
+
+engine_hog() {
+  local id=$1 rc state
+  shift
+  engine run "$id" "$ROOTFS" --soft-mib 16 --hard-mib 32 -- "$@" >/tmp/run-$id.out 2>&1
+  rc=$?
+  check "$id: run exits 137 (got $rc)" test "$rc" = 137
+  check "$id: exactly one SOFT line" test "$(count_lines "SOFT LIMIT container=$id ")" = 1
+  check "$id: exactly one HARD line" test "$(count_lines "HARD LIMIT container=$id ")" = 1
+  state=$(engine ps --format json 2>/dev/null)
+  check "$id: ps says hard_limit_killed" \
+    grep -qE "\"$id\"[^}]*hard_limit_killed|hard_limit_killed[^}]*\"$id\"" <<<"$state"
+}
+
+engine_tests() {
+  start_supervisor
+  say "engine: memory hog under --soft-mib 16 --hard-mib 32"
+  engine_hog hog memory_hog 8 200
+  say "engine: memory spread over 4 child processes"
+  engine_hog hog4 /bin/sh -c 'for i in 1 2 3 4; do memory_hog 2 200 & done; wait'
+  say "engine: a container that exits by itself leaves the module's list"
+  local pid t0
+  engine start short "$ROOTFS" --soft-mib 64 --hard-mib 128 -- /bin/sleep 1 >/dev/null
+  pid=$(engine ps --format json | grep -oE '"id":"short"[^}]*"pid":[0-9]+' | grep -oE '[0-9]+$')
+  check "short: registered with the module" test -n "$pid"
+  sleep 1.5
+  check "short: gone from the module's list" test "$(count_lines "container=short pid=$pid")" -ge 2
+  say "engine: 200 containers started and ended while scanning"
+  local i ok=0
+  for i in $(seq 200); do
+    engine run "c$i" "$ROOTFS" -- /bin/true >/dev/null 2>&1 && ok=$((ok + 1))
+  done
+  check "200 runs exited 0 ($ok)" test "$ok" = 200
+  stop_supervisor
+}
+
+# --- unload, and the kernel's own checks ----------------------------------------------------
+
+unload_with_live_entries() {
+  say "rmmod with live entries"
+  local pids
+  pids=$("$PROBE" hold 5)
+  check "5 entries held" test "$(wc -w <<<"$pids")" = 5
+  check "rmmod" rmmod container_monitor
+  check "device removed" test ! -e $DEV
+  check "entries freed at unload" test "$(count_lines 'Freed 5 entries still registered')" = 1
+  check "unload line" test "$(count_lines 'Module unloaded.')" = 1
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null
+}
+
+kernel_checks() {
+  say "kernel log and kmemleak"
+  local bad
+  # Lockdep, atomic-sleep and list-debug reports all start with BUG: or WARNING:.
+  bad=$(dmesg | grep -E 'BUG:|WARNING:|Oops|DEBUG_LOCKS_WARN_ON|lockdep is turned off|INFO: task|rcu_.*stall|Call Trace|deprecated' || true)
+  if [ -n "$bad" ]; then
+    fail "no BUG/WARNING/lockdep reports"
+    echo "$bad"
+  else
+    pass "no BUG/WARNING/lockdep reports"
+  fi
+  if [ -w $KMEMLEAK ]; then
+    # kmemleak reports objects unreferenced for 5 s or more; scan twice to settle.
+    sleep 5
+    echo scan >$KMEMLEAK
+    echo scan >$KMEMLEAK
+    local leaks
+    leaks=$(cat $KMEMLEAK)
+    if [ -n "$leaks" ]; then
+      fail "no kmemleak reports"
+      echo "$leaks" | head -60
+    else
+      pass "no kmemleak reports"
+    fi
+  else
+    fail "kmemleak available"
+  fi
+}
+
+# Boot-time kmemleak suspects are the kernel's, not ours: report only what comes after.
+[ -w $KMEMLEAK ] && echo scan >$KMEMLEAK && echo clear >$KMEMLEAK
+t0=$(now_ms)
+load_module
+probe_tests
+[ "$WHAT" = all ] && engine_tests
+unload_with_live_entries
+kernel_checks
+say "module lines"
+module_lines
+say "tests took $(elapsed "$t0") ms; $failures failure(s)"
+[ "$failures" = 0 ]
