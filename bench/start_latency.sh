@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Figure 1: start-to-exit latency of `/bin/true` in a container of the busybox rootfs, from
+# CLI invocation to CLI exit, measured by hyperfine (no shell: -N) for
+#   engine   `engine run <id> <empty-dir> -- /bin/true` against a scratch supervisor
+#   crun     `crun --cgroup-manager=disabled run` of an OCI bundle (pid, uts, mount ns)
+#   runc     `runc run` of the same bundle
+#   bwrap    `bwrap --unshare-pid --unshare-uts` over the same rootfs
+#   floor    `unshare --pid --fork --mount --uts chroot <rootfs> /bin/true`
+# Each peer is first checked: `/bin/true` exits 0 and `/bin/false` exits 1 (so the command
+# really ran inside). Writes target/bench/start_latency.json (hyperfine's raw times per peer).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+require_tools hyperfine crun runc bwrap unshare jq
+
+runs=$(pick 15 100)
+warmup=$(pick 2 5)
+raw=$OUT/work/start_latency
+rm -rf "$raw"
+mkdir -p "$raw" "$CRUN_ROOT" "$RUNC_ROOT"
+oci_bundle "$OUT/work/bundle-true" /bin/true
+oci_bundle "$OUT/work/bundle-false" /bin/false
+on_exit "crun --cgroup-manager=disabled --root $CRUN_ROOT delete -f bench-true >/dev/null 2>&1"
+on_exit "runc --root $RUNC_ROOT delete -f bench-true >/dev/null 2>&1"
+
+# check NAME WRAPPER... -- TRUE_CMD -- FALSE_CMD: fails unless TRUE_CMD exits 0, FALSE_CMD 1.
+check() {
+    local name=$1 t=$2 f=$3 rc
+    shift 3
+    # shellcheck disable=SC2086 # the commands are word lists
+    "$@" $t >/dev/null 2>"$raw/$name.err" || { cat "$raw/$name.err" >&2; return 1; }
+    rc=0
+    # shellcheck disable=SC2086
+    "$@" $f >/dev/null 2>>"$raw/$name.err" || rc=$?
+    [[ $rc == 1 ]] || { log "$name: /bin/false exited $rc, not 1"; cat "$raw/$name.err" >&2; return 1; }
+}
+
+# measure NAME COMMAND [WRAPPER...]: hyperfine COMMAND (optionally under WRAPPER).
+measure() {
+    local name=$1 cmd=$2
+    shift 2
+    log "start latency: $name ($runs runs)"
+    "$@" hyperfine -N --style basic --warmup "$warmup" --runs "$runs" -n "$name" \
+        --export-json "$raw/$name.json" "$cmd" >"$raw/$name.out" 2>&1 ||
+        { cat "$raw/$name.out" >&2; log "$name: hyperfine failed"; rm -f "$raw/$name.json"; }
+}
+
+b=$OUT/work
+if check crun "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
+    in_cgroup2_ns $(crun_cmd); then
+    measure crun "$(crun_cmd) run --bundle $b/bundle-true bench-true" in_cgroup2_ns
+fi
+if check runc "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
+    in_cgroup2_ns $(runc_cmd); then
+    measure runc "$(runc_cmd) run --bundle $b/bundle-true bench-true" in_cgroup2_ns
+fi
+if check bwrap /bin/true /bin/false $(bwrap_cmd); then
+    measure bwrap "$(bwrap_cmd) /bin/true"
+fi
+if check floor /bin/true /bin/false $(floor_cmd); then
+    measure floor "$(floor_cmd) /bin/true"
+fi
+
+engine_note=""
+if sup_start; then
+    dir=$(empty_rootfs_dirs 1 start)/0
+    if check engine "bench-true $dir -- /bin/true" "bench-true $dir -- /bin/false" \
+        "$ENGINE" --socket "$SUP_SOCK" run; then
+        measure engine "$ENGINE --socket $SUP_SOCK run bench-true $dir -- /bin/true"
+    else
+        engine_note="engine run failed the /bin/true / /bin/false check"
+    fi
+    sup_stop
+else
+    engine_note="engine supervisor unavailable"
+fi
+[[ -z $engine_note ]] || log "engine: $engine_note"
+
+peers='{}'
+for f in "$raw"/*.json; do
+    [[ -e $f ]] || continue
+    peers=$(jq --slurpfile r "$f" --arg n "$(basename "$f" .json)" '. + {($n): $r[0].results[0]}' <<<"$peers")
+done
+write_json "$OUT/start_latency.json" "$(jq -n --argjson meta "$(meta_json start_latency "bash bench/start_latency.sh")" \
+    --argjson peers "$peers" --arg note "$engine_note" --argjson runs "$runs" \
+    '$meta + {unit: "s", runs: $runs, peers: $peers, note: $note}')"
