@@ -1,0 +1,164 @@
+//! The real router binary with the real file sink: exact bytes, `Drained` only once the bytes
+//! are in the file, many short streams, refused configurations, clean shutdown.
+
+mod common;
+
+use common::*;
+use proto::router::{FromRouter, SinkSpec};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use supervisor::router_link::{RouterError, RouterLink};
+
+const T: Duration = Duration::from_secs(30);
+
+fn wait_file(path: &Path, want: &[u8]) {
+    let deadline = Instant::now() + T;
+    while std::fs::read(path).unwrap_or_default() != want {
+        assert!(
+            Instant::now() < deadline,
+            "{} never became {want:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn bytes_arrive_unchanged_and_drained_follows_the_last_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("logs/c1.log");
+    let mut link = start_router();
+    let (out_r, mut out_w) = pipe();
+    let (err_r, mut err_w) = pipe();
+    link.add_container("c1", &log, out_r.as_fd(), err_r.as_fd(), &[])
+        .unwrap();
+    err_w.write_all(b"to stderr\n").unwrap();
+    wait_file(&log, b"to stderr\n");
+    out_w
+        .write_all(b"plain line\n\xff\xfe\x00\x1b[31m not utf-8\n")
+        .unwrap();
+    let long = vec![b'L'; 40_000];
+    out_w.write_all(&long).unwrap();
+    out_w.write_all(b"\nlast line without newline").unwrap();
+    drop(out_w);
+    drop(err_w);
+    wait_for(
+        &mut link,
+        T,
+        |m| matches!(m, FromRouter::Drained { id } if id == "c1"),
+    );
+    // Read at once: Drained must come after the bytes are written.
+    let got = std::fs::read(&log).unwrap();
+    let mut want = b"to stderr\nplain line\n\xff\xfe\x00\x1b[31m not utf-8\n".to_vec();
+    want.extend_from_slice(&long);
+    want.extend_from_slice(b"\nlast line without newline");
+    assert_eq!(got, want);
+    let pid = link.pid();
+    let inbox = link.shutdown(T);
+    assert!(inbox.closed);
+    assert!(reap(pid).is_ok_exit());
+}
+
+trait ExitOk {
+    fn is_ok_exit(&self) -> bool;
+}
+
+impl ExitOk for nix::sys::wait::WaitStatus {
+    fn is_ok_exit(&self) -> bool {
+        matches!(self, nix::sys::wait::WaitStatus::Exited(_, 0))
+    }
+}
+
+#[test]
+fn five_hundred_short_streams_each_complete() {
+    raise_nofile();
+    let dir = tempfile::tempdir().unwrap();
+    let mut link = start_router();
+    let mut held = std::collections::HashMap::new();
+    let mut drained = 0;
+    for wave in 0..10 {
+        for i in 0..50 {
+            let id = format!("s{wave}-{i}");
+            let (out_r, mut out_w) = pipe();
+            let (err_r, mut err_w) = pipe();
+            let log = dir.path().join(format!("{id}.log"));
+            link.add_container(&id, &log, out_r.as_fd(), err_r.as_fd(), &[])
+                .unwrap();
+            out_w.write_all(b"a\n").unwrap();
+            err_w.write_all(b"b").unwrap();
+            held.insert(id, (out_r, err_r, log));
+        }
+        let target = drained + 50;
+        wait_for(&mut link, T, |m| {
+            if let FromRouter::Drained { id } = m {
+                let (_, _, log) = held.remove(id).expect("drained once, for a known id");
+                let got = std::fs::read(&log).unwrap();
+                assert!(got == b"a\nb" || got == b"ba\n", "{id}: {got:?}");
+                drained += 1;
+            }
+            drained == target
+        });
+    }
+    assert_eq!(drained, 500);
+    let pid = link.pid();
+    assert!(link.shutdown(T).closed);
+    assert!(reap(pid).is_ok_exit());
+}
+
+#[test]
+fn bad_sinks_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("not-a-library.so");
+    std::fs::write(&text, "just text\n").unwrap();
+    let no_entry = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap_or("/lib/x86_64-linux-gnu/libc.so.6");
+    let cases = [
+        ("relative/custom.so".to_string(), "not absolute"),
+        ("nosuch".to_string(), "unknown sink"),
+        (text.display().to_string(), "not a shared object"),
+        (no_entry.to_string(), "does not export `engine_sink_entry`"),
+        ("file:colour=red".to_string(), "unknown option `colour`"),
+        ("file:mode=sometimes".to_string(), "mode `sometimes`"),
+        ("file:log-path=/x".to_string(), "set by the router"),
+    ];
+    built("libengine_sink_file.so");
+    for (spec, want) in cases {
+        let spec = SinkSpec::parse(&spec).unwrap();
+        let err = RouterLink::start(&built("log-router"), vec![spec.clone()]).unwrap_err();
+        match &err {
+            RouterError::Config(m) => assert!(m.contains(want), "{spec}: `{m}` lacks `{want}`"),
+            other => panic!("{spec}: {other}"),
+        }
+    }
+    // The refused routers exit by themselves (they were told to); they stay zombies until the
+    // test process ends, since reaping any child here would steal other tests' routers.
+}
+
+#[test]
+fn add_with_a_bad_sink_reports_and_still_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut link = start_router();
+    let (out_r, mut out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let bad = [SinkSpec::parse("/nonexistent/sink.so").unwrap()];
+    let log = dir.path().join("x.log");
+    link.add_container("x", &log, out_r.as_fd(), err_r.as_fd(), &bad)
+        .unwrap();
+    out_w.write_all(b"discarded\n").unwrap();
+    drop((out_w, err_w));
+    let seen = wait_for(&mut link, T, |m| matches!(m, FromRouter::Drained { .. }));
+    assert!(
+        matches!(&seen[0], FromRouter::AddFailed { id, message } if id == "x" && message.contains("/nonexistent/sink.so")),
+        "{seen:?}"
+    );
+    let pid = link.pid();
+    assert!(link.shutdown(T).closed);
+    assert!(reap(pid).is_ok_exit());
+}
