@@ -92,7 +92,8 @@ key() {
   rustc --version
   bindgen --version 2>&1 | head -1
   gcc --version | head -1
-  sha256sum < "${BASH_SOURCE[0]}" | sed 's/ .*/ kernel.sh/'
+  # Bump when the build recipe below changes what ends up in the cache.
+  echo "recipe 1"
 }
 
 want_key=$(key)
@@ -102,13 +103,25 @@ if [ -f "$CACHE/key" ] && [ "$(cat "$CACHE/key")" = "$want_key" ] &&
   exit 0
 fi
 
+# One build at a time (make kernel from two shells, or CI retries).
+mkdir -p "$(dirname "$CACHE")"
+exec 9>"$CACHE.lock"
+flock 9
+if [ -f "$CACHE/key" ] && [ "$(cat "$CACHE/key")" = "$want_key" ]; then
+  echo "kernel: up to date in $CACHE (built meanwhile)"
+  exit 0
+fi
+
 echo "kernel: building into $CACHE (work dir $WORK)"
 start=$(date +%s)
 mkdir -p "$WORK"
-if [ ! -f "$WORK/src/Makefile" ]; then
-  rm -rf "$WORK/src"
+# A work dir left by an interrupted build is reused (make is incremental), unless it holds
+# another source.
+if [ ! -f "$WORK/src/Makefile" ] || [ "$(cat "$WORK/src.version" 2>/dev/null)" != "$(src_version)" ]; then
+  rm -rf "$WORK/src" "$WORK/obj"
   mkdir -p "$WORK/src"
   tar -xJf "$SRC_TAR" -C "$WORK/src" --strip-components=1
+  src_version > "$WORK/src.version"
 fi
 printf '%s' "$FRAGMENT" > "$WORK/fragment.config"
 
