@@ -16,6 +16,7 @@
 //!   half are unregistered, half exit and are dropped by the scan.
 //! - `hold <count>`: registers `count` sleeping processes, prints their pids and exits
 //!   without unregistering (for rmmod with live entries).
+//! - `query <pid>`: prints the module's last RSS of `pid`; exit status 3 when not registered.
 
 #![allow(dead_code)]
 
@@ -408,8 +409,20 @@ fn main() -> ExitCode {
         Some("gone") => gone(num(1)),
         Some("churn") => churn(num(1) as usize),
         Some("hold") => hold(num(1) as usize),
+        Some("query") => {
+            let dev = open(true).expect("open device");
+            match query(&dev, num(1) as i32) {
+                Ok(rss) => println!("{rss}"),
+                Err(ENOENT) => return ExitCode::from(3),
+                Err(e) => {
+                    eprintln!("MONITOR_QUERY: errno {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            0
+        }
         _ => {
-            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N");
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N|query PID");
             return ExitCode::from(2);
         }
     };
