@@ -178,7 +178,11 @@ impl Router {
 
     fn control_lost(&mut self, e: io::Error) {
         if self.control_open {
-            tracing::warn!(error = %e, "control socket closed: draining every container, then exiting");
+            if self.shutting_down {
+                tracing::debug!(error = %e, "control socket closed after shutdown");
+            } else {
+                tracing::warn!(error = %e, "control socket closed: draining every container, then exiting");
+            }
             self.control_open = false;
             let _ = self
                 .poll

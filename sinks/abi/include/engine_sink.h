@@ -3,9 +3,9 @@
  *
  * A sink is a shared object exporting one function:
  *
- *     const engine_sink_entry *engine_sink_entry(void);
+ *     const engine_sink_entry_t *engine_sink_entry(void);
  *
- * returning a pointer to a static, immutable engine_sink_entry. The log-router reads
+ * returning a pointer to a static, immutable engine_sink_entry_t. The log-router reads
  * abi_version and struct_size first and refuses the library (without calling anything else)
  * when the version is not one it supports or struct_size is smaller than it needs.
  * The library is never unloaded.
@@ -58,7 +58,7 @@ extern "C" {
 
 /* One piece of container output; valid only during the write call. 56 bytes on LP64. */
 typedef struct engine_sink_record {
-    uint32_t struct_size;      /* sizeof(engine_sink_record) as the router built it */
+    uint32_t struct_size;      /* sizeof(engine_sink_record_t) as the router built it */
     uint32_t stream;           /* ENGINE_SINK_STREAM_STDOUT or ENGINE_SINK_STREAM_STDERR */
     uint32_t flags;            /* ENGINE_SINK_FLAG_* */
     uint32_t reserved;         /* 0 */
@@ -67,12 +67,12 @@ typedef struct engine_sink_record {
     size_t container_id_len;
     const uint8_t *data;       /* the bytes exactly as written by the container */
     size_t data_len;           /* 1..ENGINE_SINK_MAX_RECORD */
-} engine_sink_record;
+} engine_sink_record_t;
 
 /* The exported table. 56 bytes on LP64. Later versions only append fields. */
 typedef struct engine_sink_entry {
     uint32_t abi_version;      /* ENGINE_SINK_ABI_VERSION */
-    uint32_t struct_size;      /* sizeof(engine_sink_entry) */
+    uint32_t struct_size;      /* sizeof(engine_sink_entry_t) */
     const char *name;          /* short name for messages, NUL-terminated, static */
 
     /* Checks the user's options ("key=value\n" lines, not NUL-terminated) without side
@@ -84,7 +84,7 @@ typedef struct engine_sink_entry {
     void *(*create)(const uint8_t *config, size_t config_len, char *err, size_t err_cap);
 
     /* Takes one record. May buffer until flush. */
-    int32_t (*write)(void *ctx, const engine_sink_record *record, char *err, size_t err_cap);
+    int32_t (*write)(void *ctx, const engine_sink_record_t *record, char *err, size_t err_cap);
 
     /* Stores every record written so far (for a file: write(2) completed). Called after each
      * group of records read together, and before destroy. */
@@ -92,10 +92,10 @@ typedef struct engine_sink_entry {
 
     /* Frees the context. Called exactly once per successful create. */
     void (*destroy)(void *ctx);
-} engine_sink_entry;
+} engine_sink_entry_t;
 
 /* The symbol every sink exports. */
-const engine_sink_entry *engine_sink_entry(void);
+const engine_sink_entry_t *engine_sink_entry(void);
 
 #ifdef __cplusplus
 }

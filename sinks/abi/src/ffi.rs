@@ -9,7 +9,7 @@ use std::ffi::{c_char, c_void};
 /// The ABI version this crate describes.
 pub const ENGINE_SINK_ABI_VERSION: u32 = 1;
 
-/// Name of the exported entry function: `const engine_sink_entry *engine_sink_entry(void)`.
+/// Name of the exported entry function: `const engine_sink_entry_t *engine_sink_entry(void)`.
 pub const ENGINE_SINK_ENTRY_SYMBOL: &str = "engine_sink_entry";
 
 /// `stream` value of a record read from the workload's standard output.
@@ -75,7 +75,7 @@ pub type CreateFn = unsafe extern "C" fn(
     err: *mut c_char,
     err_cap: usize,
 ) -> *mut c_void;
-/// `int32_t write(void *ctx, const engine_sink_record *record, char *err, size_t err_cap)`.
+/// `int32_t write(void *ctx, const engine_sink_record_t *record, char *err, size_t err_cap)`.
 pub type WriteFn = unsafe extern "C" fn(
     ctx: *mut c_void,
     record: *const EngineSinkRecord,
@@ -86,7 +86,7 @@ pub type WriteFn = unsafe extern "C" fn(
 pub type FlushFn = unsafe extern "C" fn(ctx: *mut c_void, err: *mut c_char, err_cap: usize) -> i32;
 /// `void destroy(void *ctx)`.
 pub type DestroyFn = unsafe extern "C" fn(ctx: *mut c_void);
-/// `const engine_sink_entry *engine_sink_entry(void)`.
+/// `const engine_sink_entry_t *engine_sink_entry(void)`.
 pub type EntryFn = unsafe extern "C" fn() -> *const EngineSinkEntry;
 
 /// The table a sink exports. Only appended to in later versions; `struct_size` tells the router

@@ -1,0 +1,220 @@
+//! Third-party sinks: one written in C against `engine_sink.h` (built here with `cc`) and one
+//! in Rust outside the workspace (built here with cargo), loaded by the real router next to the
+//! file sink; every record must arrive, and a panicking Rust sink must not hurt the router.
+
+mod common;
+
+use common::*;
+use proto::router::{FromRouter, SinkSpec};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn build_c_sink(dir: &Path) -> PathBuf {
+    build_c_variant(dir, "libc_test_sink.so", &[])
+}
+
+fn build_c_variant(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
+    let so = dir.join(name);
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(cc)
+        .args([
+            "-shared",
+            "-fPIC",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Wno-unused-parameter",
+            "-o",
+        ])
+        .arg(&so)
+        .args(defines)
+        .arg(manifest_dir().join("tests/plugins/c_sink.c"))
+        .arg("-I")
+        .arg(manifest_dir().join("../sinks/abi/include"))
+        .status()
+        .expect("cc runs");
+    assert!(st.success(), "building the C sink failed");
+    so
+}
+
+fn build_rust_sink(dir: &Path) -> PathBuf {
+    let proj = dir.join("rust-sink");
+    std::fs::create_dir_all(&proj).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"rust-test-sink\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"\n\n\
+         [dependencies]\nengine-sink-abi = {{ path = \"{}\" }}\n\n[workspace]\n",
+        manifest_dir().join("tests/plugins/rust_sink.rs").display(),
+        manifest_dir().join("../sinks/abi").display(),
+    );
+    std::fs::write(proj.join("Cargo.toml"), manifest).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let st = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(proj.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", proj.join("target"))
+        .status()
+        .expect("cargo runs");
+    assert!(st.success(), "building the out-of-tree Rust sink failed");
+    proj.join("target/release/librust_test_sink.so")
+}
+
+/// Parses "<stream> <flags> <len> <id>\n<data>\n" records.
+fn parse(bytes: &[u8]) -> Vec<(u32, u32, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let nl = rest.iter().position(|&b| b == b'\n').unwrap();
+        let head = String::from_utf8(rest[..nl].to_vec()).unwrap();
+        let f: Vec<&str> = head.split(' ').collect();
+        let len: usize = f[2].parse().unwrap();
+        let data = rest[nl + 1..nl + 1 + len].to_vec();
+        assert_eq!(rest[nl + 1 + len], b'\n');
+        out.push((
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[3].to_string(),
+            data,
+        ));
+        rest = &rest[nl + 2 + len..];
+    }
+    out
+}
+
+/// Checks that the records of one sink carry exactly the bytes written, per stream.
+fn check_records(records: &[(u32, u32, String, Vec<u8>)], stdout: &[u8], stderr: &[u8]) {
+    for (stream, want) in [(1, stdout), (2, stderr)] {
+        let mut got = Vec::new();
+        for (s, flags, id, data) in records.iter().filter(|r| r.0 == stream) {
+            assert_eq!(id, "p");
+            assert!(!data.is_empty() && data.len() <= 16384);
+            assert_eq!(
+                *flags == 1,
+                data.last() != Some(&b'\n'),
+                "partial flag of {data:?}"
+            );
+            let _ = s;
+            got.extend_from_slice(data);
+        }
+        assert_eq!(got, want, "stream {stream}");
+    }
+}
+
+#[test]
+fn c_and_out_of_tree_rust_sinks_get_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_so = build_c_sink(dir.path());
+    let rs_so = build_rust_sink(dir.path());
+    let c_out = dir.path().join("c.out");
+    let rs_out = dir.path().join("rs.out");
+    let sinks = vec![
+        SinkSpec::parse("file").unwrap(),
+        SinkSpec::parse(&format!("{}:out={}", c_so.display(), c_out.display())).unwrap(),
+        SinkSpec::parse(&format!("{}:out={}", rs_so.display(), rs_out.display())).unwrap(),
+    ];
+    built("libengine_sink_file.so");
+    let mut link = supervisor::router_link::RouterLink::start(&built("log-router"), sinks)
+        .expect("configured");
+    let log = dir.path().join("p.log");
+    let (out_r, mut out_w) = pipe();
+    let (err_r, mut err_w) = pipe();
+    link.add_container("p", &log, out_r.as_fd(), err_r.as_fd(), &[])
+        .unwrap();
+    let mut stdout = b"line one\n\xff\xfe not utf-8\n".to_vec();
+    stdout.extend(std::iter::repeat_n(b'x', 40_000));
+    stdout.extend_from_slice(b"\nlast, no newline");
+    let stderr = b"err one\nerr two\n".to_vec();
+    out_w.write_all(&stdout).unwrap();
+    err_w.write_all(&stderr).unwrap();
+    drop((out_w, err_w));
+    wait_for(
+        &mut link,
+        T,
+        |m| matches!(m, FromRouter::Drained { id } if id == "p"),
+    );
+    check_records(&parse(&std::fs::read(&c_out).unwrap()), &stdout, &stderr);
+    check_records(&parse(&std::fs::read(&rs_out).unwrap()), &stdout, &stderr);
+    assert_eq!(
+        std::fs::read(&log).unwrap().len(),
+        stdout.len() + stderr.len()
+    );
+    let pid = link.pid();
+    assert!(link.shutdown(T).closed);
+    reap(pid);
+}
+
+#[test]
+fn a_panicking_rust_sink_is_reported_and_the_router_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs_so = build_rust_sink(dir.path());
+    let mut link = start_router();
+    let rs = SinkSpec::parse(&format!(
+        "{}:out={},panic-on=BOOM",
+        rs_so.display(),
+        dir.path().join("rs.out").display()
+    ))
+    .unwrap();
+    let sinks = [SinkSpec::parse("file").unwrap(), rs];
+    let log = dir.path().join("p.log");
+    let (out_r, mut out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    link.add_container("p", &log, out_r.as_fd(), err_r.as_fd(), &sinks)
+        .unwrap();
+    out_w.write_all(b"before\nBOOM\nafter\n").unwrap();
+    drop((out_w, err_w));
+    let seen = wait_for(&mut link, T, |m| matches!(m, FromRouter::Drained { .. }));
+    assert!(
+        seen.iter().any(|m| matches!(m, FromRouter::SinkError { message, .. } if message.contains("asked to panic on BOOM"))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|m| matches!(m, FromRouter::Drops { drops, .. } if drops.iter().any(|d| d.dropped_records > 0))),
+        "{seen:?}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), b"before\nBOOM\nafter\n");
+    // The same router still routes a new container.
+    let (o2, mut w2) = pipe();
+    let (e2, x2) = pipe();
+    let log2 = dir.path().join("q.log");
+    link.add_container("q", &log2, o2.as_fd(), e2.as_fd(), &[])
+        .unwrap();
+    w2.write_all(b"still here\n").unwrap();
+    drop((w2, x2));
+    wait_for(
+        &mut link,
+        T,
+        |m| matches!(m, FromRouter::Drained { id } if id == "q"),
+    );
+    assert_eq!(std::fs::read(&log2).unwrap(), b"still here\n");
+    let pid = link.pid();
+    assert!(link.shutdown(T).closed);
+    reap(pid);
+}
+
+#[test]
+fn unsupported_versions_and_short_tables_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = build_c_variant(dir.path(), "libv2.so", &["-DSINK_VERSION=2"]);
+    let short = build_c_variant(dir.path(), "libshort.so", &["-DSINK_SIZE=16"]);
+    for (so, want) in [(v2, "ABI version 2"), (short, "struct_size 16")] {
+        let spec = SinkSpec::parse(&format!("{}:out=/dev/null", so.display())).unwrap();
+        let err = supervisor::router_link::RouterLink::start(&built("log-router"), vec![spec])
+            .unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+    }
+}
