@@ -14,6 +14,7 @@ fn main() {
         .with_env_filter(
             EnvFilter::try_from_env("ENGINE_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let code = match engine_cli::run(&cli) {

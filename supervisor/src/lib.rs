@@ -3,9 +3,11 @@
 //!
 //! Entry point: [`run`] with a [`SupervisorConfig`].
 
+pub mod api;
 pub mod config;
 pub mod connection;
 pub mod container;
+pub mod event_loop;
 pub mod listener;
 pub mod monitor;
 pub mod router_link;
@@ -41,6 +43,5 @@ pub enum SupervisorError {
 /// # Errors
 /// [`SupervisorError`] when start-up fails or the event loop breaks.
 pub fn run(config: SupervisorConfig) -> Result<(), SupervisorError> {
-    let _ = config;
-    unimplemented!("event loop lands with the router link and monitor actor")
+    event_loop::Supervisor::new(config)?.run()
 }

@@ -1,0 +1,179 @@
+//! Request handling: validates each client request and turns it into state changes, a spawn,
+//! or a deferred answer. Every failure becomes an error response; nothing a client sends can
+//! end the supervisor.
+
+use crate::connection::Pending;
+use crate::container::spawn::{spawn, SpawnRequest};
+use crate::event_loop::Supervisor;
+use crate::monitor::{MonitorCommand, Tracked};
+use crate::state::{Container, NewContainer};
+use proto::api::{ErrorCode, Request, RequestFrame, Response, StartSpec, PROTOCOL_VERSION};
+use proto::limits;
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Duration;
+
+impl Supervisor {
+    /// Handles one request from connection `key`. `None` means the answer is deferred until
+    /// the container ends (the connection's `pending` is set).
+    pub(crate) fn handle(&mut self, key: usize, frame: RequestFrame) -> Option<Response> {
+        if frame.version != PROTOCOL_VERSION {
+            return Some(Response::error(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "protocol version {} is not supported (this supervisor speaks {PROTOCOL_VERSION})",
+                    frame.version
+                ),
+            ));
+        }
+        match frame.request {
+            Request::Start(spec) => Some(self.start(spec)),
+            Request::Ps => Some(Response::Containers(self.registry.infos())),
+            Request::Inspect { id } => Some(match self.registry.get(&id) {
+                Some(c) => Response::Container(c.info.clone()),
+                None => not_found(&id),
+            }),
+            Request::Wait { id } => self.defer_until_ended(key, &id),
+            Request::Stop { id, grace_ms } => {
+                if self.registry.get(&id).is_none() {
+                    return Some(not_found(&id));
+                }
+                self.request_stop(&id, Duration::from_millis(grace_ms));
+                self.defer_until_ended(key, &id)
+            }
+        }
+    }
+
+    fn defer_until_ended(&mut self, key: usize, id: &str) -> Option<Response> {
+        let c = match self.registry.get(id) {
+            Some(c) => c,
+            None => return Some(not_found(id)),
+        };
+        if !c.is_live() {
+            return Some(Response::Container(c.info.clone()));
+        }
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.pending = Some(Pending::Ended(id.to_string()));
+        }
+        None
+    }
+
+    fn start(&mut self, spec: StartSpec) -> Response {
+        match self.try_start(spec) {
+            Ok(r) => r,
+            Err((code, message)) => Response::error(code, message),
+        }
+    }
+
+    fn try_start(&mut self, spec: StartSpec) -> Result<Response, (ErrorCode, String)> {
+        let invalid = |m: String| (ErrorCode::InvalidArgument, m);
+        if self.shutting_down {
+            return Err((
+                ErrorCode::ShuttingDown,
+                "the supervisor is shutting down".into(),
+            ));
+        }
+        limits::validate_id(&spec.id).map_err(invalid)?;
+        limits::validate_limits(spec.soft_limit_bytes, spec.hard_limit_bytes).map_err(invalid)?;
+        limits::validate_nice(spec.nice).map_err(invalid)?;
+        let rootfs = Path::new(&spec.rootfs);
+        if !rootfs.is_absolute() {
+            return Err(invalid(format!(
+                "rootfs {} is not an absolute path",
+                spec.rootfs
+            )));
+        }
+        let meta = std::fs::metadata(rootfs)
+            .map_err(|e| invalid(format!("rootfs {}: {e}", spec.rootfs)))?;
+        if !meta.is_dir() {
+            return Err(invalid(format!(
+                "rootfs {} is not a directory",
+                spec.rootfs
+            )));
+        }
+        let rootfs_key = rootfs
+            .canonicalize()
+            .map_err(|e| invalid(format!("rootfs {}: {e}", spec.rootfs)))?;
+        if self.registry.get(&spec.id).is_some_and(|c| c.is_live()) {
+            return Err((
+                ErrorCode::Conflict,
+                format!("container {} already exists and is running", spec.id),
+            ));
+        }
+        if let Some(other) = self.registry.live_on_rootfs(&rootfs_key) {
+            return Err((
+                ErrorCode::Conflict,
+                format!(
+                    "rootfs {} is already used by running container {}",
+                    spec.rootfs, other.info.id
+                ),
+            ));
+        }
+        if !spec.log_opts.is_empty() {
+            return Err(invalid(
+                "per-container log options are not supported by this supervisor".into(),
+            ));
+        }
+
+        let log_path = self.config.log_path(&spec.id);
+        // A new container with a reused id starts a new log.
+        std::fs::File::create(&log_path).map_err(|e| {
+            (
+                ErrorCode::Internal,
+                format!("cannot create log file {}: {e}", log_path.display()),
+            )
+        })?;
+        let init_path = self.config.libexec_dir.join("container-init");
+        let spawned = spawn(&SpawnRequest {
+            id: &spec.id,
+            rootfs: &rootfs_key,
+            base_rootfs: &self.config.base_rootfs,
+            command: &spec.command,
+            nice: spec.nice,
+            init_path: &init_path,
+        })
+        .map_err(|e| {
+            (
+                ErrorCode::SpawnFailed,
+                format!("cannot start {}: {e}", spec.id),
+            )
+        })?;
+        let pid = spawned.pid.as_raw();
+        let log_path_str = log_path.to_string_lossy().into_owned();
+        if let Err(e) = self.router.add_container(
+            &spec.id,
+            &log_path,
+            spawned.stdout.as_fd(),
+            spawned.stderr.as_fd(),
+            &[],
+        ) {
+            // The fds stay with the record; a restarted router is handed them again.
+            tracing::error!(container = %spec.id, error = %e, "cannot hand output to log-router");
+        }
+        self.monitor.send(MonitorCommand::Register(Tracked {
+            id: spec.id.clone(),
+            pid,
+            soft_limit_bytes: spec.soft_limit_bytes,
+            hard_limit_bytes: spec.hard_limit_bytes,
+        }));
+        let container = Container::new(NewContainer {
+            id: spec.id.clone(),
+            pid,
+            rootfs: spec.rootfs,
+            rootfs_key,
+            command: spec.command,
+            soft_limit_bytes: spec.soft_limit_bytes,
+            hard_limit_bytes: spec.hard_limit_bytes,
+            log_path: log_path_str,
+            output: (spawned.stdout, spawned.stderr),
+        });
+        let info = container.info.clone();
+        tracing::info!(container = %info.id, pid, "container started");
+        self.registry.insert(container);
+        Ok(Response::Container(info))
+    }
+}
+
+fn not_found(id: &str) -> Response {
+    Response::error(ErrorCode::NotFound, format!("no such container: {id}"))
+}
