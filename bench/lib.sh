@@ -45,6 +45,8 @@ now_ns() { date +%s%N; }
 # ---------------------------------------------------------------------------------------
 # JSON helpers (values are numbers or already-quoted JSON).
 json_str() { jq -Rn --arg s "$1" '$s'; }
+# or_null VALUE: VALUE, or null when empty.
+or_null() { if [[ -n $1 ]]; then echo "$1"; else echo null; fi; }
 # json_array v1 v2 ... -> [v1,v2,...]
 json_array() { local IFS=,; printf '[%s]' "$*"; }
 # write_json FILE JSON: pretty-prints through jq so a malformed document fails loudly.
@@ -147,6 +149,31 @@ sup_router_pid() {
 # sup_init_pids: host PIDs of the live containers' inits.
 sup_init_pids() {
     "$ENGINE" ps --format json | jq -r '.[] | select(.state == "running" or .state == "starting") | .pid'
+}
+
+# default_interval_ms: the supervisor's default memory-monitor interval, as its --help says.
+default_interval_ms() {
+    local v
+    v=$("$ENGINE" supervisor --help 2>/dev/null | awk '/--monitor-interval-ms/ {f = 1}
+        f && match($0, /\[default: [0-9]+\]/) {print substr($0, RSTART + 10, RLENGTH - 11); exit}')
+    echo "${v:-200}"
+}
+
+# running_count: how many containers ps shows running.
+running_count() { "$ENGINE" ps --format json | jq '[.[] | select(.state == "running")] | length'; }
+
+# grow_to FROM TO DIRS PREFIX ARGV...: `engine start PREFIX<i> DIRS/<i> -- ARGV...` for i in
+# [FROM, TO), 8 clients at a time, then fails unless ps shows TO running containers (client
+# errors are in $OUT/work/start.err).
+grow_to() {
+    local from=$1 to=$2 dirs=$3 prefix=$4 got
+    shift 4
+    if ((from < to)); then
+        seq "$from" $((to - 1)) | xargs -P 8 -I{} timeout 60 "$ENGINE" start "$prefix{}" "$dirs/{}" \
+            -- "$@" >/dev/null 2>>"$OUT/work/start.err" || true
+    fi
+    got=$(running_count)
+    [[ $got == "$to" ]] || die "engine: $got of $to running ($(head -3 "$OUT/work/start.err" 2>/dev/null))"
 }
 
 # sup_stop: SIGTERM (the supervisor stops every container), bounded; SIGKILL leftovers.
