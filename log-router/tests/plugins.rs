@@ -153,9 +153,7 @@ fn c_and_out_of_tree_rust_sinks_get_every_record() {
         std::fs::read(&log).unwrap().len(),
         stdout.len() + stderr.len()
     );
-    let pid = link.pid();
-    assert!(link.shutdown(T).closed);
-    reap(pid);
+    stop_router(link);
 }
 
 #[test]
@@ -171,13 +169,7 @@ fn a_panicking_rust_sink_is_reported_and_the_router_carries_on() {
     .unwrap();
     let sinks = [SinkSpec::parse("file").unwrap(), rs];
     let log = dir.path().join("p.log");
-    let (out_r, mut out_w) = pipe();
-    let (err_r, err_w) = pipe();
-    link.add_container("p", &log, out_r.as_fd(), err_r.as_fd(), &sinks)
-        .unwrap();
-    out_w.write_all(b"before\nBOOM\nafter\n").unwrap();
-    drop((out_w, err_w));
-    let seen = wait_for(&mut link, T, |m| matches!(m, FromRouter::Drained { .. }));
+    let seen = run_container(&mut link, "p", &log, &sinks, b"before\nBOOM\nafter\n", b"");
     assert!(
         seen.iter().any(|m| matches!(m, FromRouter::SinkError { message, .. } if message.contains("asked to panic on BOOM"))),
         "{seen:?}"
@@ -188,22 +180,10 @@ fn a_panicking_rust_sink_is_reported_and_the_router_carries_on() {
     );
     assert_eq!(std::fs::read(&log).unwrap(), b"before\nBOOM\nafter\n");
     // The same router still routes a new container.
-    let (o2, mut w2) = pipe();
-    let (e2, x2) = pipe();
     let log2 = dir.path().join("q.log");
-    link.add_container("q", &log2, o2.as_fd(), e2.as_fd(), &[])
-        .unwrap();
-    w2.write_all(b"still here\n").unwrap();
-    drop((w2, x2));
-    wait_for(
-        &mut link,
-        T,
-        |m| matches!(m, FromRouter::Drained { id } if id == "q"),
-    );
+    run_container(&mut link, "q", &log2, &[], b"still here\n", b"");
     assert_eq!(std::fs::read(&log2).unwrap(), b"still here\n");
-    let pid = link.pid();
-    assert!(link.shutdown(T).closed);
-    reap(pid);
+    stop_router(link);
 }
 
 #[test]

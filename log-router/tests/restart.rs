@@ -82,7 +82,5 @@ fn killed_router_is_restarted_and_nothing_in_the_pipes_is_lost() {
     );
     let (lines, dups) = check_sequence(&std::fs::read(&log).unwrap());
     eprintln!("{lines} lines, {dups} repeated after the kill");
-    let pid = link.pid();
-    assert!(link.shutdown(Duration::from_secs(30)).closed);
-    reap(pid);
+    stop_router(link);
 }

@@ -55,20 +55,7 @@ fn bytes_arrive_unchanged_and_drained_follows_the_last_byte() {
     want.extend_from_slice(&long);
     want.extend_from_slice(b"\nlast line without newline");
     assert_eq!(got, want);
-    let pid = link.pid();
-    let inbox = link.shutdown(T);
-    assert!(inbox.closed);
-    assert!(reap(pid).is_ok_exit());
-}
-
-trait ExitOk {
-    fn is_ok_exit(&self) -> bool;
-}
-
-impl ExitOk for nix::sys::wait::WaitStatus {
-    fn is_ok_exit(&self) -> bool {
-        matches!(self, nix::sys::wait::WaitStatus::Exited(_, 0))
-    }
+    stop_router(link);
 }
 
 #[test]
@@ -102,9 +89,7 @@ fn five_hundred_short_streams_each_complete() {
         });
     }
     assert_eq!(drained, 500);
-    let pid = link.pid();
-    assert!(link.shutdown(T).closed);
-    assert!(reap(pid).is_ok_exit());
+    stop_router(link);
 }
 
 #[test]
@@ -145,20 +130,12 @@ fn bad_sinks_are_refused_with_a_clear_error() {
 fn add_with_a_bad_sink_reports_and_still_drains() {
     let dir = tempfile::tempdir().unwrap();
     let mut link = start_router();
-    let (out_r, mut out_w) = pipe();
-    let (err_r, err_w) = pipe();
     let bad = [SinkSpec::parse("/nonexistent/sink.so").unwrap()];
     let log = dir.path().join("x.log");
-    link.add_container("x", &log, out_r.as_fd(), err_r.as_fd(), &bad)
-        .unwrap();
-    out_w.write_all(b"discarded\n").unwrap();
-    drop((out_w, err_w));
-    let seen = wait_for(&mut link, T, |m| matches!(m, FromRouter::Drained { .. }));
+    let seen = run_container(&mut link, "x", &log, &bad, b"discarded\n", b"");
     assert!(
         matches!(&seen[0], FromRouter::AddFailed { id, message } if id == "x" && message.contains("/nonexistent/sink.so")),
         "{seen:?}"
     );
-    let pid = link.pid();
-    assert!(link.shutdown(T).closed);
-    assert!(reap(pid).is_ok_exit());
+    stop_router(link);
 }

@@ -89,3 +89,36 @@ pub fn raise_nofile() {
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
 }
+
+/// Routes one short-lived "container": new pipes, `AddContainer`, writes `stdout` then
+/// `stderr`, closes both, and waits for its `Drained`. Returns every report seen until then.
+pub fn run_container(
+    link: &mut RouterLink,
+    id: &str,
+    log: &std::path::Path,
+    sinks: &[SinkSpec],
+    stdout: &[u8],
+    stderr: &[u8],
+) -> Vec<FromRouter> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let (out_r, mut out_w) = pipe();
+    let (err_r, mut err_w) = pipe();
+    link.add_container(id, log, out_r.as_fd(), err_r.as_fd(), sinks)
+        .unwrap();
+    out_w.write_all(stdout).unwrap();
+    err_w.write_all(stderr).unwrap();
+    drop((out_w, err_w));
+    wait_for(
+        link,
+        Duration::from_secs(30),
+        |m| matches!(m, FromRouter::Drained { id: d } if d == id),
+    )
+}
+
+/// Shuts the router down, checks it closed its end and exited 0, and reaps it.
+pub fn stop_router(mut link: RouterLink) {
+    let pid = link.pid();
+    assert!(link.shutdown(Duration::from_secs(30)).closed);
+    assert_eq!(reap(pid), nix::sys::wait::WaitStatus::Exited(pid, 0));
+}
