@@ -40,7 +40,11 @@ fn start_errors_are_clear_and_harmless() {
         &["start", "a", r, "true", "--nice", "-21"],
         "nice",
     );
-    assert_refused(&mut sup, &["start", "-bad", r, "true"], "");
+    assert_refused(
+        &mut sup,
+        &["start", ".bad", r, "true"],
+        "invalid container id",
+    );
     assert_refused(
         &mut sup,
         &["start", "bad/id", r, "true"],

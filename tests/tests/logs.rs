@@ -51,7 +51,7 @@ fn non_utf8_and_stderr_are_kept_byte_for_byte() {
         "{log:?}"
     );
     assert!(log.windows(4).any(|w| w == b"err\n"), "{log:?}");
-    assert_eq!(log.len(), 8 + 3 + 4);
+    assert_eq!(log.len(), 10 + 4);
     // `engine logs` prints the same bytes.
     let out = sup.engine(&["logs", "bytes"]);
     assert!(out.status.success());
