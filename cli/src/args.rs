@@ -7,9 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "engine", version, arg_required_else_help = true)]
 pub struct Cli {
-    /// Supervisor socket.
-    #[arg(long, global = true, env = "ENGINE_SOCKET", default_value = supervisor::config::DEFAULT_SOCKET)]
-    pub socket: PathBuf,
+    /// Supervisor socket [default: /run/engine/engine.sock].
+    #[arg(long, global = true, env = "ENGINE_SOCKET")]
+    pub socket: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub verb: Verb,
@@ -48,15 +48,19 @@ pub enum MonitorChoice {
 pub struct SupervisorArgs {
     /// Base rootfs: the read-only lower layer under every container's rootfs.
     pub base_rootfs: PathBuf,
-    /// State directory; logs go to `<state-dir>/logs/<id>.log`.
-    #[arg(long, default_value = supervisor::config::DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
-    /// Memory monitor backend.
-    #[arg(long, value_enum, default_value_t = MonitorChoice::Auto)]
-    pub monitor: MonitorChoice,
-    /// Memory monitor scan interval, in ms.
-    #[arg(long, default_value_t = supervisor::monitor::DEFAULT_INTERVAL_MS)]
-    pub monitor_interval_ms: u64,
+    /// TOML config file (keys: socket, state-dir, monitor, monitor-interval-ms, log-sinks);
+    /// command-line options win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// State directory; logs go to `<state-dir>/logs/<id>.log` [default: /var/lib/engine].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Memory monitor backend [default: auto].
+    #[arg(long, value_enum)]
+    pub monitor: Option<MonitorChoice>,
+    /// Memory monitor scan interval, in ms [default: 200].
+    #[arg(long)]
+    pub monitor_interval_ms: Option<u64>,
     /// Default log sink of every container, `NAME[:key=value,...]`; repeatable
     /// (default: `file`).
     #[arg(long = "log-sink")]

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod config_file;
 
 use args::{Cli, Verb};
 
@@ -11,9 +12,16 @@ use args::{Cli, Verb};
 /// # Errors
 /// Any failure, with a one-line message for the user.
 pub fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let socket = &cli.socket;
+    if let Verb::Supervisor(a) = &cli.verb {
+        return commands::supervisor::run(cli.socket.as_deref(), a);
+    }
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(|| supervisor::config::DEFAULT_SOCKET.into());
+    let socket = &socket;
     match &cli.verb {
-        Verb::Supervisor(a) => commands::supervisor::run(socket, a),
+        Verb::Supervisor(_) => unreachable!("handled above"),
         Verb::Start(a) => commands::start::run(socket, a),
         Verb::Run(a) => commands::run::run(socket, a),
         Verb::Ps(a) => commands::ps::run(socket, a),

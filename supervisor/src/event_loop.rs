@@ -66,7 +66,18 @@ impl Supervisor {
         std::fs::create_dir_all(config.logs_dir()).map_err(|e| {
             SupervisorError::StateDir(format!("{}: {e}", config.logs_dir().display()))
         })?;
-        let mut listener = listener::bind(&config.socket)?;
+        let listener = listener::bind(&config.socket)?;
+        let socket = config.socket.clone();
+        Self::with_listener(config, listener).inspect_err(|_| {
+            // Nothing serves the socket after a failed start: do not leave it behind.
+            let _ = std::fs::remove_file(&socket);
+        })
+    }
+
+    fn with_listener(
+        config: SupervisorConfig,
+        mut listener: UnixListener,
+    ) -> Result<Self, SupervisorError> {
         let poll = Poll::new().map_err(SupervisorError::Poll)?;
         // Signals first: SIGCHLD of every child must be seen.
         let mut signals =

@@ -134,3 +134,40 @@ fn client_without_supervisor_fails_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot connect to the supervisor"));
 }
+
+#[test]
+fn supervisor_refuses_bad_sinks_and_config_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("s.sock");
+    let run = |extra: &[&str]| {
+        std::process::Command::new(engine_bin())
+            .arg("supervisor")
+            .arg(harness::base_rootfs())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (args, needle) in [
+        (vec!["--log-sink", "nosuchsink"], "nosuchsink"),
+        (vec!["--log-sink", "file:bogus-option=1"], "bogus-option"),
+        (vec!["--log-sink", "relative/sink.so"], "relative/sink.so"),
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+        assert!(!socket.exists(), "socket left behind after {args:?}");
+    }
+    let cfg = dir.path().join("engine.toml");
+    std::fs::write(&cfg, "log-sinks = [\"nosuchsink\"]\n").unwrap();
+    let out = run(&["--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("nosuchsink"), "{}", stderr(&out));
+    std::fs::write(&cfg, "no-such-key = 1\n").unwrap();
+    let out = run(&["--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no-such-key"), "{}", stderr(&out));
+}
