@@ -7,7 +7,7 @@ use crate::instance::SinkInstance;
 use crate::loader::Registry;
 use crate::pipe::{self, Peek, Scratch};
 use crate::plan::{self, SinkPlan};
-use crate::records::Chunk;
+use crate::records::{self, Chunk, Cut, PARTIAL_HOLD};
 use crate::route::{self, Route, STREAMS};
 use crate::worker::{Notifier, SinkHandle, WorkerEvent};
 use crossbeam_channel::Receiver;
@@ -68,6 +68,8 @@ struct Router {
     defaults: Option<Vec<SinkPlan>>,
     routes: Slab<Route>,
     ready: VecDeque<(usize, usize)>,
+    /// Streams holding an unfinished line, to look at again at the given time.
+    held: Vec<(Instant, usize, usize)>,
     events: Receiver<WorkerEvent>,
     notifier: Notifier,
     last_drops: Instant,
@@ -101,6 +103,7 @@ pub fn run(control: OwnedFd, dirs: Vec<PathBuf>) -> Result<(), RouterError> {
         defaults: None,
         routes: Slab::new(),
         ready: VecDeque::new(),
+        held: Vec::new(),
         events,
         notifier: Notifier::new(tx, waker),
         last_drops: Instant::now(),
@@ -141,9 +144,26 @@ impl Router {
                         }
                     }
                     WAKER => {}
-                    Token(t) => self.ready.push_back(((t - 2) / 2, (t - 2) % 2)),
+                    Token(t) => {
+                        let (key, idx) = ((t - 2) / 2, (t - 2) % 2);
+                        if ev.is_read_closed() {
+                            if let Some(r) = self.routes.get_mut(key) {
+                                r.streams[idx].hup = true;
+                            }
+                        }
+                        self.ready.push_back((key, idx));
+                    }
                 }
             }
+            let now = Instant::now();
+            let ready = &mut self.ready;
+            self.held.retain(|&(at, key, idx)| {
+                let due = at <= now;
+                if due {
+                    ready.push_back((key, idx));
+                }
+                !due
+            });
             while let Ok(ev) = self.events.try_recv() {
                 self.on_worker_event(ev);
             }
@@ -347,7 +367,7 @@ impl Router {
                     }
                 };
             }
-            let data = match self.scratch.peek(fd.as_fd()) {
+            let mut data = match self.scratch.peek(fd.as_fd()) {
                 Ok(Peek::Data(d)) => d,
                 Ok(Peek::Empty) => return Turn::Idle,
                 Ok(Peek::Eof) => return Turn::Eof,
@@ -356,6 +376,19 @@ impl Router {
                     return Turn::Eof;
                 }
             };
+            let now = Instant::now();
+            match records::cut(&data, st.hup, st.held_since, now) {
+                Cut::All => {}
+                Cut::Upto(n) => data.truncate(n),
+                Cut::Hold => {
+                    if st.held_since.is_none() {
+                        st.held_since = Some(now);
+                        self.held.push((now + PARTIAL_HOLD, key, idx));
+                    }
+                    return Turn::Idle;
+                }
+            }
+            st.held_since = None;
             let len = data.len();
             let holds: Vec<bool> = route.sinks.iter().map(SinkHandle::holds).collect();
             let holders = 1 + holds.iter().filter(|h| **h).count();

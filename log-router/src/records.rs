@@ -5,6 +5,39 @@
 use sink_abi::ffi::ENGINE_SINK_MAX_RECORD;
 use sink_abi::{Record, Stream};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long an unfinished line may wait in the pipe for its line feed before it is delivered
+/// as a partial record.
+pub const PARTIAL_HOLD: Duration = Duration::from_millis(100);
+
+/// How much of a peeked chunk to deliver now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// All of it.
+    All,
+    /// The first `n` bytes (up to and including the last line feed); the rest stays in the pipe.
+    Upto(usize),
+    /// Nothing yet: the chunk is an unfinished line; look again after [`PARTIAL_HOLD`].
+    Hold,
+}
+
+/// Chunks end at a line boundary whenever possible, so that a chunk delivered twice after a
+/// router crash repeats whole lines and never glues two halves together. An unfinished line is
+/// delivered anyway when the writer closed (`hup`), when it reached the record limit, or when
+/// it has waited [`PARTIAL_HOLD`] since `held_since`.
+pub fn cut(data: &[u8], hup: bool, held_since: Option<Instant>, now: Instant) -> Cut {
+    if hup || data.last() == Some(&b'\n') {
+        return Cut::All;
+    }
+    if let Some(pos) = data.iter().rposition(|&b| b == b'\n') {
+        return Cut::Upto(pos + 1);
+    }
+    if data.len() >= ENGINE_SINK_MAX_RECORD || held_since.is_some_and(|t| now >= t + PARTIAL_HOLD) {
+        return Cut::All;
+    }
+    Cut::Hold
+}
 
 /// Bytes read together from one stream of one container, shared by every sink of it.
 #[derive(Debug)]
@@ -100,6 +133,22 @@ mod tests {
         assert_eq!(pieces[2].0.len(), 4);
         assert_eq!(pieces.iter().map(|p| p.0.len()).sum::<usize>(), data.len());
         assert_eq!(split(b"").count(), 0);
+    }
+
+    #[test]
+    fn chunks_are_cut_at_line_ends() {
+        let now = Instant::now();
+        assert_eq!(cut(b"a\nb\n", false, None, now), Cut::All);
+        assert_eq!(cut(b"a\nb", false, None, now), Cut::Upto(2));
+        assert_eq!(cut(b"a\nb", true, None, now), Cut::All);
+        assert_eq!(cut(b"prompt> ", false, None, now), Cut::Hold);
+        assert_eq!(cut(b"prompt> ", false, Some(now), now), Cut::Hold);
+        assert_eq!(
+            cut(b"prompt> ", false, Some(now), now + PARTIAL_HOLD),
+            Cut::All
+        );
+        let long = vec![b'x'; ENGINE_SINK_MAX_RECORD];
+        assert_eq!(cut(&long, false, None, now), Cut::All);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use proto::api::SinkDrops;
 use sink_abi::Stream;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// The streams of a route, in token order.
 pub const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
@@ -25,6 +26,21 @@ pub struct StreamState {
     pub fd: Option<OwnedFd>,
     /// Length of the chunk peeked and handed to sinks but not yet consumed, in bytes.
     pub in_flight: Option<usize>,
+    /// Every writer closed (no more bytes will come after what the pipe holds).
+    pub hup: bool,
+    /// Since when an unfinished line has been waiting in the pipe for its line feed.
+    pub held_since: Option<Instant>,
+}
+
+impl StreamState {
+    fn new(fd: OwnedFd) -> Self {
+        Self {
+            fd: Some(fd),
+            in_flight: None,
+            hup: false,
+            held_since: None,
+        }
+    }
 }
 
 /// One container being routed.
@@ -50,16 +66,7 @@ impl Route {
         let reported = vec![(0, 0); sinks.len()];
         Self {
             id,
-            streams: [
-                StreamState {
-                    fd: Some(stdout),
-                    in_flight: None,
-                },
-                StreamState {
-                    fd: Some(stderr),
-                    in_flight: None,
-                },
-            ],
+            streams: [StreamState::new(stdout), StreamState::new(stderr)],
             sinks,
             unfinished: 0,
             finishing: false,

@@ -1,0 +1,18 @@
+//! The on-disk format of the `file` and `rotating` sinks, shared with `engine logs`.
+//!
+//! `<state-dir>/logs/<id>.log` holds the container's bytes exactly as written (stdout and
+//! stderr interleaved in read order, nothing added). `<id>.log.idx` ([`index`]) says which
+//! stream each run of bytes came from and when it was read; it serves `--timestamps`,
+//! `--since`/`--until`, `--stream` and crash repair. Rotated files (`<id>.log.1`, … with their
+//! own `.idx`) have the same format. See `docs/log-files.md`.
+//!
+//! - [`writer`]: appending with crash repair (used by the sinks).
+//! - [`reader`]: runs and lines for readers.
+
+pub mod index;
+pub mod reader;
+pub mod writer;
+
+pub use index::{Entry, STDERR, STDOUT};
+pub use reader::{read_runs, rotated_files, Line, LineJoiner, Run};
+pub use writer::{LogWriter, Repair};

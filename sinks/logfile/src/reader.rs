@@ -1,0 +1,168 @@
+//! Reading logs back: runs (bytes of one stream read at one time) from a log and its index,
+//! the rotated files of a log in order, and joining runs into lines per stream.
+
+use crate::index::{self, Entry, STDOUT};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Bytes of one stream read at one time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// [`crate::STDOUT`] or [`crate::STDERR`].
+    pub stream: u8,
+    /// Read time, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// Reads every indexed run of one log file, in order. A log without a usable index reads as
+/// one stdout run stamped with the file's modification time. Bytes after the last index entry
+/// (a write in progress) are left out.
+///
+/// # Errors
+/// Errors of reading the log (a missing index is not an error).
+pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
+    let data = std::fs::read(log)?;
+    let entries = std::fs::read(index::index_path(log))
+        .ok()
+        .and_then(|b| index::decode_all(&b))
+        .filter(|e| e.last().is_none_or(|l| l.end() <= data.len() as u64));
+    let entries = match entries {
+        Some(e) if !e.is_empty() || data.is_empty() => e,
+        _ => {
+            let ts = index::mtime_ns(&std::fs::metadata(log)?);
+            return Ok(if data.is_empty() {
+                Vec::new()
+            } else {
+                vec![Run {
+                    stream: STDOUT,
+                    timestamp_ns: ts,
+                    data,
+                }]
+            });
+        }
+    };
+    Ok(entries
+        .iter()
+        .map(|e: &Entry| Run {
+            stream: e.stream,
+            timestamp_ns: e.timestamp_ns,
+            data: data[e.offset as usize..e.end() as usize].to_vec(),
+        })
+        .collect())
+}
+
+/// The files of a rotated log, oldest first: `<log>.N`, …, `<log>.1`, `<log>` (those that
+/// exist).
+pub fn rotated_files(log: &Path) -> Vec<PathBuf> {
+    let numbered = |n: u32| {
+        let mut s = log.as_os_str().to_os_string();
+        s.push(format!(".{n}"));
+        PathBuf::from(s)
+    };
+    let mut out: Vec<PathBuf> = (1..).map(numbered).take_while(|p| p.exists()).collect();
+    out.reverse();
+    if log.exists() {
+        out.push(log.to_path_buf());
+    }
+    out
+}
+
+/// One line of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// [`crate::STDOUT`] or [`crate::STDERR`].
+    pub stream: u8,
+    /// Read time of the line's first byte, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: u64,
+    /// The bytes, line feed included when the line has one.
+    pub data: Vec<u8>,
+}
+
+/// Joins runs into lines, per stream (a line may span runs, with the other stream's runs in
+/// between).
+#[derive(Debug, Default)]
+pub struct LineJoiner {
+    pending: [Option<Line>; 2],
+}
+
+impl LineJoiner {
+    /// A joiner with nothing pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one run; returns the lines it completes.
+    pub fn push(&mut self, run: &Run) -> Vec<Line> {
+        let slot = &mut self.pending[usize::from(run.stream != STDOUT)];
+        let mut out = Vec::new();
+        for piece in run.data.split_inclusive(|&b| b == b'\n') {
+            let line = slot.get_or_insert_with(|| Line {
+                stream: run.stream,
+                timestamp_ns: run.timestamp_ns,
+                data: Vec::new(),
+            });
+            line.data.extend_from_slice(piece);
+            if piece.last() == Some(&b'\n') {
+                out.extend(slot.take());
+            }
+        }
+        out
+    }
+
+    /// The unfinished lines (no final line feed), stdout first.
+    pub fn finish(&mut self) -> Vec<Line> {
+        self.pending.iter_mut().filter_map(Option::take).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::STDERR;
+    use crate::writer::LogWriter;
+
+    #[test]
+    fn runs_round_trip_and_lines_join_across_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let (mut w, _) = LogWriter::open(&p).unwrap();
+        w.append(STDOUT, 1, b"hel").unwrap();
+        w.append(STDERR, 2, b"oops\n").unwrap();
+        w.append(STDOUT, 3, b"lo\nlast").unwrap();
+        w.store().unwrap();
+        let runs = read_runs(&p).unwrap();
+        assert_eq!(runs.len(), 3);
+        let mut j = LineJoiner::new();
+        let mut lines: Vec<Line> = runs.iter().flat_map(|r| j.push(r)).collect();
+        lines.extend(j.finish());
+        let got: Vec<(u8, u64, &[u8])> = lines
+            .iter()
+            .map(|l| (l.stream, l.timestamp_ns, &l.data[..]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (STDERR, 2, &b"oops\n"[..]),
+                (STDOUT, 1, b"hello\n"),
+                (STDOUT, 3, b"last")
+            ]
+        );
+    }
+
+    #[test]
+    fn unindexed_logs_and_rotation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.log");
+        std::fs::write(&p, b"raw\n").unwrap();
+        assert_eq!(read_runs(&p).unwrap()[0].data, b"raw\n");
+        std::fs::write(dir.path().join("b.log.1"), b"").unwrap();
+        std::fs::write(dir.path().join("b.log.2"), b"").unwrap();
+        let names: Vec<String> = rotated_files(&p)
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["b.log.2", "b.log.1", "b.log"]);
+    }
+}
