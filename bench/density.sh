@@ -37,8 +37,12 @@ dirs=$(empty_rootfs_dirs "$n_conc" conc)
 conc=()
 for ((r = 0; r < reps; r++)); do
     t0=$(now_ns)
-    for ((i = 0; i < n_conc; i++)); do start_one "c$r-$i" "$dirs/$i" & done
-    wait
+    pids=()
+    for ((i = 0; i < n_conc; i++)); do
+        start_one "c$r-$i" "$dirs/$i" &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true # not a bare wait: the supervisor is a job of this shell too
     t1=$(now_ns)
     got=$(running_count)
     [[ $got == "$n_conc" ]] || die "engine: $got of $n_conc running ($(head -3 "$raw/engine.err"))"

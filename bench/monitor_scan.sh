@@ -26,7 +26,7 @@ workload=(/bin/sh -c 'sleep 1000000 & sleep 1000000 & wait')
 measure() {
     local level=$1 c0 c1 t0 t1 procs
     sleep 2
-    procs=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+    procs=$(find /proc -maxdepth 1 -name '[0-9]*' 2>/dev/null | wc -l)
     c0=$(thread_runtime_ns "$SUP_PID" monitor) || die "no thread named monitor in the supervisor"
     t0=$(now_ns)
     sleep "$window_s"

@@ -33,11 +33,13 @@ delete_all
 times=()
 for ((r = 0; r < reps; r++)); do
     t0=$(now_ns)
+    pids=()
     for ((i = 0; i < n; i++)); do
         # shellcheck disable=SC2086
         timeout 60 $rt run -d --bundle "$bundle" "$prefix-$i" </dev/null >/dev/null 2>>"$raw/$runtime.err" &
+        pids+=($!)
     done
-    wait
+    wait "${pids[@]}" || true
     t1=$(now_ns)
     # shellcheck disable=SC2086
     running=$($rt list -f json 2>/dev/null | jq "[.[] | select(.id | startswith(\"$prefix-\")) | select(.status == \"running\")] | length")

@@ -4,7 +4,8 @@
 # Each run is `engine run` of bench/helpers/bench_hog (built here with plain rustc, placed
 # in the container's own rootfs layer over the busybox base), which allocates past the hard
 # limit (64 MiB) at once and prints `crossed_at_us=` the moment its own resident set exceeds
-# the limit. Reaction = the container's `ended_at_ms` (`engine ps --format json`: killed,
+# the limit; it first sleeps a random 0..2 intervals, so that the crossing falls at a random
+# phase of the scan interval (not at a fixed offset from registration). Reaction = the container's `ended_at_ms` (`engine ps --format json`: killed,
 # reaped and its log drained) − crossed_at; the time `engine run` returned to the client is
 # kept too. Writes target/bench/reaction.json.
 set -euo pipefail
@@ -28,7 +29,8 @@ for ((i = 1; i <= runs; i++)); do
     id=hog-$i
     rc=0
     timeout 60 "$ENGINE" run "$id" "$hogroot" --soft-mib "$soft_mib" --hard-mib "$hard_mib" \
-        -- /usr/local/bin/bench_hog $((hard_mib << 20)) 16 >/dev/null 2>&1 || rc=$?
+        -- /usr/local/bin/bench_hog $((hard_mib << 20)) 16 $((RANDOM % (2 * interval_ms))) \
+        >/dev/null 2>&1 || rc=$?
     ret_ns=$(now_ns)
     c=$("$ENGINE" logs "$id" | sed -n 's/^crossed_at_us=\([0-9]*\).*/\1/p' | head -1)
     info=$("$ENGINE" ps --format json | jq -c --arg id "$id" '.[] | select(.id == $id)')

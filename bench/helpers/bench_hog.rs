@@ -1,6 +1,9 @@
-//! `bench_hog <limit_bytes> [extra_mib=16]`: the reaction-time hog of `bench/reaction.sh`.
+//! `bench_hog <limit_bytes> [extra_mib=16] [delay_ms=0]`: the reaction-time hog of
+//! `bench/reaction.sh`.
 //!
-//! Allocates `limit_bytes` + `extra_mib` MiB at once and touches it page by page, reading its
+//! Sleeps `delay_ms` first (the caller draws it at random, so that the crossing falls at a
+//! random phase of the monitor's scan interval rather than at a fixed offset from the
+//! container's registration), then allocates `limit_bytes` + `extra_mib` MiB at once and touches it page by page, reading its
 //! own resident set (`/proc/self/statm`) after every MiB. The moment the resident set first
 //! exceeds `limit_bytes` it prints `crossed_at_us=<µs since the Unix epoch> rss=<bytes>`
 //! (one line, flushed), then touches the rest and sleeps until killed. Built statically by
@@ -31,10 +34,12 @@ fn now_us() -> u128 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(limit) = args.first().and_then(|a| a.parse::<usize>().ok()) else {
-        eprintln!("usage: bench_hog <limit_bytes> [extra_mib]");
+        eprintln!("usage: bench_hog <limit_bytes> [extra_mib] [delay_ms]");
         std::process::exit(2);
     };
     let extra_mib: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(16);
+    let delay_ms: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(delay_ms));
     let mut block = vec![0u8; limit + extra_mib * MIB];
     let mut crossed = false;
     for (i, page) in block.chunks_mut(PAGE).enumerate() {
