@@ -367,8 +367,9 @@ impl Router {
                     }
                 };
             }
-            let mut data = match self.scratch.peek(fd.as_fd()) {
-                Ok(Peek::Data(d)) => d,
+            let (mut data, rest_of_pipe) = match self.scratch.peek(fd.as_fd()) {
+                Ok(Peek::Data(d)) => (d, false),
+                Ok(Peek::All(d)) => (d, true),
                 Ok(Peek::Empty) => return Turn::Idle,
                 Ok(Peek::Eof) => return Turn::Eof,
                 Err(e) => {
@@ -377,7 +378,9 @@ impl Router {
                 }
             };
             let now = Instant::now();
-            match records::cut(&data, st.hup, st.held_since, now) {
+            // After the writers closed, only the very last bytes may end inside a line.
+            let last_bytes = st.hup && rest_of_pipe;
+            match records::cut(&data, last_bytes, st.held_since, now) {
                 Cut::All => {}
                 Cut::Upto(n) => data.truncate(n),
                 Cut::Hold => {

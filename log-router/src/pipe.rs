@@ -23,6 +23,8 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 pub enum Peek {
     /// Bytes at the head of the pipe, still in it.
     Data(Vec<u8>),
+    /// As `Data`, and the pipe held nothing more (the chunk limit was not reached).
+    All(Vec<u8>),
     /// Nothing buffered right now.
     Empty,
     /// Every writer closed and the pipe is empty.
@@ -72,7 +74,11 @@ impl Scratch {
         };
         let mut data = vec![0u8; n];
         self.read.read_exact(&mut data)?;
-        Ok(Peek::Data(data))
+        Ok(if n < self.chunk {
+            Peek::All(data)
+        } else {
+            Peek::Data(data)
+        })
     }
 
     /// Removes `n` bytes (already peeked) from the head of `src`.
@@ -157,11 +163,11 @@ mod tests {
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Empty);
         let mut w = File::from(w);
         w.write_all(b"ab\xff").unwrap();
-        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"ab\xff".to_vec()));
-        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"ab\xff".to_vec()));
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"ab\xff".to_vec()));
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"ab\xff".to_vec()));
         s.consume(r.as_fd(), 2).unwrap();
         w.write_all(b"c").unwrap();
-        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Data(b"\xffc".to_vec()));
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"\xffc".to_vec()));
         s.consume(r.as_fd(), 2).unwrap();
         drop(w);
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Eof);

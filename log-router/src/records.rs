@@ -23,11 +23,12 @@ pub enum Cut {
 }
 
 /// Chunks end at a line boundary whenever possible, so that a chunk delivered twice after a
-/// router crash repeats whole lines and never glues two halves together. An unfinished line is
-/// delivered anyway when the writer closed (`hup`), when it reached the record limit, or when
-/// it has waited [`PARTIAL_HOLD`] since `held_since`.
-pub fn cut(data: &[u8], hup: bool, held_since: Option<Instant>, now: Instant) -> Cut {
-    if hup || data.last() == Some(&b'\n') {
+/// router crash repeats whole lines and never glues two halves together, and a rotating sink
+/// finds line ends to rotate at. An unfinished line is delivered anyway when it is the last
+/// bytes of the stream (`last`: writers closed and nothing follows), when it reached the
+/// record limit, or when it has waited [`PARTIAL_HOLD`] since `held_since`.
+pub fn cut(data: &[u8], last: bool, held_since: Option<Instant>, now: Instant) -> Cut {
+    if last || data.last() == Some(&b'\n') {
         return Cut::All;
     }
     if let Some(pos) = data.iter().rposition(|&b| b == b'\n') {

@@ -24,7 +24,7 @@ pub fn built(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(
         p.exists(),
-        "{} missing: run `cargo build --release -p log-router -p engine-sink-file` first",
+        "{} missing: run `cargo build --release -p log-router -p engine-sink-file -p engine-sink-rotating -p engine-sink-tcp` first",
         p.display()
     );
     p

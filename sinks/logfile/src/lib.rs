@@ -8,11 +8,13 @@
 //!
 //! - [`writer`]: appending with crash repair (used by the sinks).
 //! - [`reader`]: runs and lines for readers.
+//! - [`rotate`]: names, shifting and compression of rotated files.
 
 pub mod index;
 pub mod reader;
+pub mod rotate;
 pub mod writer;
 
 pub use index::{Entry, STDERR, STDOUT};
-pub use reader::{read_runs, rotated_files, Line, LineJoiner, Run};
+pub use reader::{read_runs, Line, LineJoiner, Run};
 pub use writer::{LogWriter, Repair};

@@ -2,8 +2,9 @@
 //! the rotated files of a log in order, and joining runs into lines per stream.
 
 use crate::index::{self, Entry, STDOUT};
+use crate::rotate;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bytes of one stream read at one time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,15 +17,15 @@ pub struct Run {
     pub data: Vec<u8>,
 }
 
-/// Reads every indexed run of one log file, in order. A log without a usable index reads as
+/// Reads every indexed run of one log file (plain or `.gz`), in order. A log without a usable index reads as
 /// one stdout run stamped with the file's modification time. Bytes after the last index entry
 /// (a write in progress) are left out.
 ///
 /// # Errors
 /// Errors of reading the log (a missing index is not an error).
 pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
-    let data = std::fs::read(log)?;
-    let entries = std::fs::read(index::index_path(log))
+    let data = rotate::read_bytes(log)?;
+    let entries = std::fs::read(rotate::index_of(log))
         .ok()
         .and_then(|b| index::decode_all(&b))
         .filter(|e| e.last().is_none_or(|l| l.end() <= data.len() as u64));
@@ -51,22 +52,6 @@ pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
             data: data[e.offset as usize..e.end() as usize].to_vec(),
         })
         .collect())
-}
-
-/// The files of a rotated log, oldest first: `<log>.N`, …, `<log>.1`, `<log>` (those that
-/// exist).
-pub fn rotated_files(log: &Path) -> Vec<PathBuf> {
-    let numbered = |n: u32| {
-        let mut s = log.as_os_str().to_os_string();
-        s.push(format!(".{n}"));
-        PathBuf::from(s)
-    };
-    let mut out: Vec<PathBuf> = (1..).map(numbered).take_while(|p| p.exists()).collect();
-    out.reverse();
-    if log.exists() {
-        out.push(log.to_path_buf());
-    }
-    out
 }
 
 /// One line of one stream.
@@ -152,17 +137,10 @@ mod tests {
     }
 
     #[test]
-    fn unindexed_logs_and_rotation_order() {
+    fn unindexed_logs_read_as_one_run() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("b.log");
         std::fs::write(&p, b"raw\n").unwrap();
         assert_eq!(read_runs(&p).unwrap()[0].data, b"raw\n");
-        std::fs::write(dir.path().join("b.log.1"), b"").unwrap();
-        std::fs::write(dir.path().join("b.log.2"), b"").unwrap();
-        let names: Vec<String> = rotated_files(&p)
-            .iter()
-            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names, ["b.log.2", "b.log.1", "b.log"]);
     }
 }
