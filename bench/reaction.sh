@@ -5,9 +5,9 @@
 # in the container's own rootfs layer over the busybox base), which allocates past the hard
 # limit (64 MiB) at once and prints `crossed_at_us=` the moment its own resident set exceeds
 # the limit; it first sleeps a random 0..2 intervals, so that the crossing falls at a random
-# phase of the scan interval (not at a fixed offset from registration). Reaction = the container's `ended_at_ms` (`engine ps --format json`: killed,
-# reaped and its log drained) − crossed_at; the time `engine run` returned to the client is
-# kept too. Writes target/bench/reaction.json.
+# phase of the scan interval (not at a fixed offset from registration). Reaction = the
+# container's `ended_at_ms` (`engine ps --format json`: killed, reaped and its log drained)
+# − crossed_at; the time `engine run` returned to the client is kept too. Writes target/bench/reaction.json.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

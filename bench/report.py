@@ -57,6 +57,18 @@ def summary(values):
     }
 
 
+def mean(values):
+    return sum(values) / len(values)
+
+
+def stddev(values):
+    """Sample standard deviation (0 for fewer than 2 values)."""
+    if len(values) < 2:
+        return 0.0
+    m = mean(values)
+    return (sum((x - m) ** 2 for x in values) / (len(values) - 1)) ** 0.5
+
+
 def fit(xs, ys):
     """Least-squares slope, intercept and R² of ys over xs (None with fewer than 2 points)."""
     n = len(xs)
@@ -123,10 +135,14 @@ class Report:
             self.sections.append("\n".join(s))
             return
         peers = doc["peers"]
+        for r in peers.values():
+            r["median"] = quantile(r["times"], 0.5)
         eng = peers.get("engine")
         s.append(
             "CLI invocation to CLI exit, hyperfine `-N` (no shell), same busybox rootfs, "
-            "namespaces pid+uts+mount only. Times in ms; spread = interquartile range "
+            "namespaces pid+uts+mount only. "
+            f"{doc.get('rounds', 1)} round(s), each timing every runtime in turn, pooled. "
+            "Times in ms; spread = interquartile range "
             "(p25–p75). Ratio = engine median ÷ peer median (< 1: engine is faster)."
         )
         s.append("")
@@ -144,7 +160,7 @@ class Report:
                     ms(t["median"]),
                     f"{ms(t['p25'])}–{ms(t['p75'])}",
                     f"{ms(t['min'])} / {ms(t['max'])}",
-                    ms(r["mean"]) + " ± " + ms(r.get("stddev") or 0),
+                    f"{ms(mean(r['times']))} ± {ms(stddev(r['times']))}",
                     t["n"],
                     ratio,
                 ]

@@ -13,8 +13,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools hyperfine crun runc bwrap unshare jq
 
-runs=$(pick 15 100)
-warmup=$(pick 2 5)
+rounds=$(pick 1 5)
+per_round=$(pick 15 20)
+warmup=$(pick 2 3)
 raw=$OUT/work/start_latency
 rm -rf "$raw"
 mkdir -p "$raw" "$CRUN_ROOT" "$RUNC_ROOT"
@@ -35,52 +36,68 @@ check() {
     [[ $rc == 1 ]] || { log "$name: /bin/false exited $rc, not 1"; cat "$raw/$name.err" >&2; return 1; }
 }
 
-# measure NAME COMMAND [WRAPPER...]: hyperfine COMMAND (optionally under WRAPPER).
+# measure NAME ROUND COMMAND [WRAPPER...]: one hyperfine round of COMMAND (optionally run
+# under WRAPPER).
 measure() {
-    local name=$1 cmd=$2
-    shift 2
-    log "start latency: $name ($runs runs)"
-    "$@" hyperfine -N --style basic --warmup "$warmup" --runs "$runs" -n "$name" \
-        --export-json "$raw/$name.json" "$cmd" >"$raw/$name.out" 2>&1 ||
-        { cat "$raw/$name.out" >&2; log "$name: hyperfine failed"; rm -f "$raw/$name.json"; }
+    local name=$1 round=$2 cmd=$3
+    shift 3
+    log "start latency: $name, round $round ($per_round runs)"
+    "$@" hyperfine -N --style basic --warmup "$warmup" --runs "$per_round" -n "$name" \
+        --export-json "$raw/$name.r$round.json" "$cmd" >"$raw/$name.out" 2>&1 ||
+        { cat "$raw/$name.out" >&2; log "$name: hyperfine failed"; rm -f "$raw/$name.r$round.json"; }
 }
 
+# Which peers pass the check, with their timed command and wrapper.
 b=$OUT/work
+declare -A cmd wrap
 if check crun "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
     in_cgroup2_ns $(crun_cmd); then
-    measure crun "$(crun_cmd) run --bundle $b/bundle-true bench-true" in_cgroup2_ns
+    cmd[crun]="$(crun_cmd) run --bundle $b/bundle-true bench-true" wrap[crun]=in_cgroup2_ns
 fi
 if check runc "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
     in_cgroup2_ns $(runc_cmd); then
-    measure runc "$(runc_cmd) run --bundle $b/bundle-true bench-true" in_cgroup2_ns
+    cmd[runc]="$(runc_cmd) run --bundle $b/bundle-true bench-true" wrap[runc]=in_cgroup2_ns
 fi
 if check bwrap /bin/true /bin/false $(bwrap_cmd); then
-    measure bwrap "$(bwrap_cmd) /bin/true"
+    cmd[bwrap]="$(bwrap_cmd) /bin/true"
 fi
 if check floor /bin/true /bin/false $(floor_cmd); then
-    measure floor "$(floor_cmd) /bin/true"
+    cmd[floor]="$(floor_cmd) /bin/true"
 fi
-
 engine_note=""
 if sup_start; then
     dir=$(empty_rootfs_dirs 1 start)/0
     if check engine "bench-true $dir -- /bin/true" "bench-true $dir -- /bin/false" \
         "$ENGINE" --socket "$SUP_SOCK" run; then
-        measure engine "$ENGINE --socket $SUP_SOCK run bench-true $dir -- /bin/true"
+        cmd[engine]="$ENGINE --socket $SUP_SOCK run bench-true $dir -- /bin/true"
     else
         engine_note="engine run failed the /bin/true / /bin/false check"
     fi
-    sup_stop
 else
     engine_note="engine supervisor unavailable"
 fi
 [[ -z $engine_note ]] || log "engine: $engine_note"
 
+# Rounds alternate the peers, so that a change of load on this shared machine during the
+# run falls on all of them alike.
+for ((round = 1; round <= rounds; round++)); do
+    for name in engine crun runc bwrap floor; do
+        [[ -n ${cmd[$name]:-} ]] || continue
+        # shellcheck disable=SC2086 # the wrapper is empty or one word
+        measure "$name" "$round" "${cmd[$name]}" ${wrap[$name]:-}
+    done
+done
+sup_stop
+
 peers='{}'
-for f in "$raw"/*.json; do
-    [[ -e $f ]] || continue
-    peers=$(jq --slurpfile r "$f" --arg n "$(basename "$f" .json)" '. + {($n): $r[0].results[0]}' <<<"$peers")
+for name in engine crun runc bwrap floor; do
+    compgen -G "$raw/$name.r*.json" >/dev/null || continue
+    peers=$(jq --slurpfile r <(jq -s '[.[].results[0]] | {command: .[0].command,
+        times: [.[].times[]], exit_codes: [.[].exit_codes[]],
+        user: ([.[].user] | add / length), system: ([.[].system] | add / length)}' "$raw/$name".r*.json) \
+        --arg n "$name" '. + {($n): $r[0]}' <<<"$peers")
 done
 write_json "$OUT/start_latency.json" "$(jq -n --argjson meta "$(meta_json start_latency "bash bench/start_latency.sh")" \
-    --argjson peers "$peers" --arg note "$engine_note" --argjson runs "$runs" \
-    '$meta + {unit: "s", runs: $runs, peers: $peers, note: $note}')"
+    --argjson peers "$peers" --arg note "$engine_note" --argjson runs "$((rounds * per_round))" \
+    --argjson rounds "$rounds" \
+    '$meta + {unit: "s", runs: $runs, rounds: $rounds, peers: $peers, note: $note}')"
