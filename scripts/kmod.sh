@@ -12,7 +12,7 @@ KDIR="$CACHE/build"
 
 # Objects built against another kernel (or another mode) must not be reused.
 stamp="$root/kmod/.build-stamp"
-want="$(cat "$CACHE/key") clippy=${CLIPPY:-0}"
+want="$KDIR $(cat "$CACHE/key") clippy=${CLIPPY:-0}"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   make -s -C "$root/kmod" KDIR="$KDIR" clean >/dev/null
 fi
