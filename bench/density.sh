@@ -87,13 +87,15 @@ snapshot() {
     fi
     jq -n --argjson level "$level" \
         --argjson sup_rss "$(vmrss_kib "$SUP_PID")" --argjson sup_fds "$(fd_count "$SUP_PID")" \
-        --argjson sup_threads "$(find "/proc/$SUP_PID/task" -mindepth 1 -maxdepth 1 | wc -l)" \
+        --argjson sup_threads "$(thread_count "$SUP_PID")" \
         --argjson router_rss "$(or_null "${router:+$(vmrss_kib "$router")}")" \
         --argjson router_fds "$(or_null "${router:+$(fd_count "$router")}")" \
+        --argjson router_threads "$(or_null "${router:+$(thread_count "$router")}")" \
         --argjson inits "$(json_array "${inits[@]}")" \
         --argjson ps "$ps_json" --argjson psj "$psj_json" \
         '{containers: $level, supervisor_rss_kib: $sup_rss, supervisor_fds: $sup_fds,
           supervisor_threads: $sup_threads, router_rss_kib: $router_rss, router_fds: $router_fds,
+          router_threads: $router_threads,
           init_rss_kib: $inits, ps: $ps, ps_json: $psj}'
 }
 

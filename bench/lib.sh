@@ -89,6 +89,8 @@ require_tools() {
 vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 # fd_count PID
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# thread_count PID
+thread_count() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # thread_runtime_ns PID NAME: on-CPU time of the process's thread called NAME, in ns
 # (schedstat when the kernel has it, else utime+stime in clock ticks).
 thread_runtime_ns() {

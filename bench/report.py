@@ -274,6 +274,7 @@ class Report:
                     lv["supervisor_threads"],
                     lv.get("router_rss_kib") if lv.get("router_rss_kib") is not None else "—",
                     lv.get("router_fds") if lv.get("router_fds") is not None else "—",
+                    lv.get("router_threads") if lv.get("router_threads") is not None else "—",
                     f"{inits['median']:.0f} / {inits['max']:.0f}" if inits else "—",
                     f"{ms(ps['median'])} ({ms(ps['min'])}–{ms(ps['max'])})" if ps else "—",
                     ms(psj["median"]) if psj else "—",
@@ -285,9 +286,10 @@ class Report:
                     "containers",
                     "supervisor RSS KiB",
                     "supervisor fds",
-                    "threads",
+                    "supervisor threads",
                     "log-router RSS KiB",
                     "log-router fds",
+                    "log-router threads",
                     "container-init RSS KiB (median / max)",
                     "`engine ps` ms (min–max)",
                     "`ps --format json` ms",
@@ -302,6 +304,7 @@ class Report:
             ("supervisor_fds", "supervisor fds"),
             ("router_rss_kib", "log-router RSS, KiB"),
             ("router_fds", "log-router fds"),
+            ("router_threads", "log-router threads"),
         ]:
             ys = [lv.get(key) for lv in levels]
             if None in ys:
