@@ -17,6 +17,9 @@
 //! - `hold <count>`: registers `count` sleeping processes, prints their pids and exits
 //!   without unregistering (for rmmod with live entries).
 //! - `query <pid>`: prints the module's last RSS of `pid`; exit status 3 when not registered.
+//! - `watch-exit <pid> <interval-ms>`: waits until someone else's registered process `pid`
+//!   exits (a zombie or gone in /proc), then checks that it leaves the module's list within
+//!   one interval.
 
 #![allow(dead_code)]
 
@@ -293,7 +296,8 @@ fn hog(workers: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
         sleep_forever()
     });
     let (soft, hard) = (soft_mib << 20, hard_mib << 20);
-    c.check("register hog", register(&dev, init, soft, hard, "hog").is_ok(), String::new());
+    let id = format!("probe-hog-{workers}");
+    c.check("register hog", register(&dev, init, soft, hard, &id).is_ok(), String::new());
     let first = next_event(&mut dev, Duration::from_secs(60));
     let second = next_event(&mut dev, Duration::from_secs(60));
     for e in [&first, &second].into_iter().flatten() {
@@ -342,6 +346,41 @@ fn gone(interval_ms: u64) -> u32 {
         "GONE record",
         e.is_some_and(|e| e.kind == abi::EVENT_GONE && e.pid == init),
         format!("{e:?}"),
+    );
+    c.failed
+}
+
+/// Whether `pid` has exited: gone from /proc, or a zombie.
+fn exited(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+fn watch_exit(pid: i32, interval_ms: u64) -> u32 {
+    let mut c = Checks { failed: 0 };
+    let dev = open(true).expect("open device");
+    // The supervisor registers asynchronously (its monitor thread), just after the start.
+    let start = Instant::now();
+    while query(&dev, pid).is_err() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    c.check("registered", query(&dev, pid).is_ok(), format!("pid {pid}"));
+    let start = Instant::now();
+    while !exited(pid) && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let exit = Instant::now();
+    while query(&dev, pid).is_ok() && exit.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = exit.elapsed();
+    let limit = Duration::from_millis(interval_ms + 150);
+    c.check(
+        &format!("gone from the list {} ms after its exit", took.as_millis()),
+        took <= limit,
+        format!("limit {limit:?}"),
     );
     c.failed
 }
@@ -409,6 +448,7 @@ fn main() -> ExitCode {
         Some("gone") => gone(num(1)),
         Some("churn") => churn(num(1) as usize),
         Some("hold") => hold(num(1) as usize),
+        Some("watch-exit") => watch_exit(num(1) as i32, num(2)),
         Some("query") => {
             let dev = open(true).expect("open device");
             match query(&dev, num(1) as i32) {
@@ -422,7 +462,7 @@ fn main() -> ExitCode {
             0
         }
         _ => {
-            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N|query PID");
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N|query PID|watch-exit PID MS");
             return ExitCode::from(2);
         }
     };
