@@ -7,7 +7,8 @@
 #     `list` at N).
 #  b) at 10, 100 and 500 live containers (`sleep 1000`, started 8 at a time): `engine ps`
 #     and `engine ps --format json` latency (hyperfine), supervisor and log-router VmRSS,
-#     threads and open fds, container-init VmRSS (every init), and at 0 as the baseline.
+#     threads and open fds, container-init VmRSS, RssAnon and Pss (every init), and at 0 as
+#     the baseline.
 # Writes target/bench/density.json.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -74,9 +75,13 @@ dirs=$(empty_rootfs_dirs "$max" level)
 
 # snapshot LEVEL: one JSON object of the readings at this many live containers.
 snapshot() {
-    local level=$1 inits=() p ps_json='null' psj_json='null'
+    local level=$1 inits=() anon=() pss=() p ps_json='null' psj_json='null'
     sleep 1 # let the loop settle (monitor registrations, router adds)
-    for p in $(sup_init_pids); do inits+=("$(vmrss_kib "$p")"); done
+    for p in $(sup_init_pids); do
+        inits+=("$(vmrss_kib "$p")")
+        anon+=("$(status_kib "$p" RssAnon)")
+        pss+=("$(pss_kib "$p")")
+    done
     if ((level > 0)); then
         hyperfine -N --style basic --warmup 2 --runs "$ps_runs" -n "engine ps" \
             --export-json "$raw/ps-$level.json" "$ENGINE ps" >/dev/null 2>&1 &&
@@ -91,12 +96,14 @@ snapshot() {
         --argjson router_rss "$(or_null "${router:+$(vmrss_kib "$router")}")" \
         --argjson router_fds "$(or_null "${router:+$(fd_count "$router")}")" \
         --argjson router_threads "$(or_null "${router:+$(thread_count "$router")}")" \
-        --argjson inits "$(json_array "${inits[@]}")" \
+        --argjson inits "$(json_array "${inits[@]}")" --argjson anon "$(json_array "${anon[@]}")" \
+        --argjson pss "$(json_array "${pss[@]}")" \
         --argjson ps "$ps_json" --argjson psj "$psj_json" \
         '{containers: $level, supervisor_rss_kib: $sup_rss, supervisor_fds: $sup_fds,
           supervisor_threads: $sup_threads, router_rss_kib: $router_rss, router_fds: $router_fds,
           router_threads: $router_threads,
-          init_rss_kib: $inits, ps: $ps, ps_json: $psj}'
+          init_rss_kib: $inits, init_rss_anon_kib: $anon, init_pss_kib: $pss,
+          ps: $ps, ps_json: $psj}'
 }
 
 snaps=("$(snapshot 0)")

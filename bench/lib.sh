@@ -86,7 +86,11 @@ require_tools() {
 # ---------------------------------------------------------------------------------------
 # /proc readings.
 # vmrss_kib PID: VmRSS in KiB (empty if gone).
-vmrss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+vmrss_kib() { status_kib "$1" VmRSS; }
+# status_kib PID FIELD: a "kB" field of /proc/PID/status (VmRSS, RssAnon, ...).
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null; }
+# pss_kib PID: proportional set size (shared pages divided among their users), KiB.
+pss_kib() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null; }
 # fd_count PID
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 # thread_count PID

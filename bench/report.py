@@ -257,13 +257,18 @@ class Report:
             "",
             "### Cost per live container (`sleep 1000`, started 8 at a time)",
             "",
-            "VmRSS from `/proc/<pid>/status`, fds from `/proc/<pid>/fd`; container-init "
-            "RSS over every init (median / max); `engine ps` latency by hyperfine (ms).",
+            "VmRSS and RssAnon from `/proc/<pid>/status`, Pss from `/proc/<pid>/smaps_rollup`, "
+            "fds from `/proc/<pid>/fd`; container-init figures over every init. VmRSS counts "
+            "the pages of the binary and its shared libraries that every init shares; RssAnon "
+            "(private memory) and Pss (shared pages divided among their users) are what one "
+            "more container really costs. `engine ps` latency by hyperfine (ms).",
             "",
         ]
         rows = []
         for lv in levels:
             inits = summary(lv.get("init_rss_kib") or [])
+            anon = summary(lv.get("init_rss_anon_kib") or [])
+            pss = summary(lv.get("init_pss_kib") or [])
             ps = lv.get("ps")
             psj = lv.get("ps_json")
             rows.append(
@@ -276,6 +281,7 @@ class Report:
                     lv.get("router_fds") if lv.get("router_fds") is not None else "—",
                     lv.get("router_threads") if lv.get("router_threads") is not None else "—",
                     f"{inits['median']:.0f} / {inits['max']:.0f}" if inits else "—",
+                    f"{anon['median']:.0f} / {pss['median']:.0f}" if anon and pss else "—",
                     f"{ms(ps['median'])} ({ms(ps['min'])}–{ms(ps['max'])})" if ps else "—",
                     ms(psj["median"]) if psj else "—",
                 ]
@@ -290,7 +296,8 @@ class Report:
                     "log-router RSS KiB",
                     "log-router fds",
                     "log-router threads",
-                    "container-init RSS KiB (median / max)",
+                    "container-init VmRSS KiB (median / max)",
+                    "container-init RssAnon / Pss KiB (median)",
                     "`engine ps` ms (min–max)",
                     "`ps --format json` ms",
                 ],
@@ -323,7 +330,10 @@ class Report:
         if inits:
             self.target(
                 "container-init RSS < 1 MiB",
-                f"median {inits['median']:.0f} KiB, max {inits['max']:.0f} KiB at {last['containers']} containers",
+                f"VmRSS median {inits['median']:.0f} KiB, max {inits['max']:.0f} KiB at "
+                f"{last['containers']} containers" + (
+                    f" (RssAnon {quantile(last['init_rss_anon_kib'], 0.5):.0f} KiB)"
+                    if last.get("init_rss_anon_kib") else ""),
                 inits["max"] < 1024,
             )
         else:
@@ -422,9 +432,7 @@ class Report:
         else:
             s.append(
                 "**Slot: not measured yet.** The kernel backend runs only in the QEMU guest "
-                "(`make test-vm`). The hook is `bench/kmod_scan.sh`, run inside the VM; its "
-                "output lands in `target/bench/kmod_scan.json` (format below) and is rendered "
-                "here on the next `make bench`."
+                "(`make test-vm`); see the hook at the end of this page."
             )
         self.sections.append("\n".join(s))
         self.reaction()
@@ -510,22 +518,27 @@ def fmt(v):
 KMOD_FORMAT = """\
 ## Hook for the kernel backend: `bench/kmod_scan.sh`
 
-Run inside the VM (the QEMU guest of `make test-vm`, whose root is the host tree read-only),
-it measures the kernel module's scan cost and leaves on the host
-`target/bench/kmod_scan.json` (e.g. printed between markers on the guest console and saved
-by the host side of `tests/vm/run.sh`):
+The kernel module runs only in the QEMU guest of `make test-vm` (whose root is the host tree,
+read-only). The hook for its scan-cost figure is a script `bench/kmod_scan.sh`, run inside
+the guest (e.g. from `tests/vm/tests.sh`) after `insmod`, with the same levels as the
+userspace figure (10, 100, 1000 idle containers of 4 processes, 200 ms interval). It prints
+one JSON document between two console lines, `BENCH-JSON-BEGIN kmod_scan` and
+`BENCH-JSON-END`; `bench/run.sh` takes the last such block from `target/vm/test-vm.log`
+(or `$BENCH_VM_LOG`) into `target/bench/kmod_scan.json`, and this report renders it in the
+same table as the userspace backend:
 
 ```json
 {"figure": "kmod_scan", "backend": "kernel", "date": "2026-01-01T00:00:00Z",
- "command": "make test-vm ENGINE_TESTS=kmod_scan", "machine": "QEMU TCG, 2 vCPU, 1 GiB",
+ "command": "make test-vm", "machine": "QEMU TCG guest, 2 vCPU, 1 GiB",
  "interval_ms": 200,
  "levels": [{"containers": 10, "host_processes": 80, "scan_ns": 12000.0,
-             "pct_of_one_core": 0.006, "supervisor_rss_kib": 4200}]}
+             "pct_of_one_core": 0.006}]}
 ```
 
 `scan_ns` is CPU time per scan (e.g. the module's own per-scan time, or the scanning
-worker's CPU time over a window divided by the scans in it); `supervisor_rss_kib` may be
-omitted. The report renders the levels in the same table as the userspace backend.
+worker's CPU time over a window divided by the scans in it); `supervisor_rss_kib` is optional.
+A TCG guest is several times slower than the host: compare the kernel backend with the
+userspace backend measured in the same guest, not with the host table above.
 """
 
 
