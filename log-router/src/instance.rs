@@ -4,7 +4,9 @@
 //! worker thread, which is the threading rule of the ABI (calls for one context never overlap).
 
 use crate::loader::LoadedSink;
-use sink_abi::ffi::{EngineSinkRecord, ENGINE_SINK_ERROR_CAP, ENGINE_SINK_FATAL, ENGINE_SINK_OK};
+use sink_abi::ffi::{
+    EngineSinkRecord, ENGINE_SINK_ERROR_CAP, ENGINE_SINK_FATAL, ENGINE_SINK_OK, ENGINE_SINK_RETRY,
+};
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::NonNull;
 
@@ -13,6 +15,8 @@ use std::ptr::NonNull;
 pub enum CallError {
     /// `ENGINE_SINK_ERROR` (or an unknown code): retry later.
     Failed(String),
+    /// `ENGINE_SINK_RETRY`: unavailable for now; keep the data, retry later.
+    Retry(String),
     /// `ENGINE_SINK_FATAL`: the context is done.
     Fatal(String),
 }
@@ -21,7 +25,7 @@ impl CallError {
     /// The sink's message.
     pub fn message(&self) -> &str {
         match self {
-            CallError::Failed(m) | CallError::Fatal(m) => m,
+            CallError::Failed(m) | CallError::Retry(m) | CallError::Fatal(m) => m,
         }
     }
 }
@@ -58,6 +62,7 @@ fn status(code: i32, err: ErrBuf) -> Result<(), CallError> {
     match code {
         ENGINE_SINK_OK => Ok(()),
         ENGINE_SINK_FATAL => Err(CallError::Fatal(err.message(&fallback))),
+        ENGINE_SINK_RETRY => Err(CallError::Retry(err.message(&fallback))),
         _ => Err(CallError::Failed(err.message(&fallback))),
     }
 }

@@ -1,21 +1,27 @@
 //! From a `SinkSpec` (`NAME[:k=v,...]`) to a loaded, validated plan for creating instances.
 //!
-//! The router keeps two options for itself and does not pass them to the sink:
-//! `mode` (`blocking`, the default, or `non-blocking`) and `max-buffer-size` (bytes queued for
-//! the sink before records are dropped in non-blocking mode, or while the sink is failing).
+//! The router keeps three options for itself and does not pass them to the sink:
+//! `mode` (`blocking`, the default, or `non-blocking`), `max-buffer-size` (bytes queued for
+//! the sink before records are dropped in non-blocking mode, or while the sink is failing) and
+//! `drain-timeout` (how long a failing sink is retried after its container's output ended).
 
 use crate::instance;
 use crate::loader::{LoadError, LoadedSink, Registry};
 use proto::router::SinkSpec;
 use sink_abi::config::{KEY_CONTAINER_ID, KEY_LOG_PATH, RESERVED_KEYS};
 use sink_abi::Config;
+use std::time::Duration;
 
 /// Option key of the delivery mode.
 pub const KEY_MODE: &str = "mode";
 /// Option key of the queue bound.
 pub const KEY_MAX_BUFFER: &str = "max-buffer-size";
+/// Option key of how long a failing sink is retried after its container's output ended.
+pub const KEY_DRAIN_TIMEOUT: &str = "drain-timeout";
 /// Default queue bound, in bytes (as Docker's `max-buffer-size`).
 pub const DEFAULT_MAX_BUFFER: usize = 1 << 20;
+/// Default drain timeout.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How records reach a sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +45,9 @@ pub struct SinkPlan {
     pub mode: Mode,
     /// Queue bound, in bytes.
     pub max_buffer: usize,
+    /// How long a failing or unavailable sink keeps being retried once the container's output
+    /// ended; what it still holds is then dropped and counted.
+    pub drain_timeout: Duration,
 }
 
 /// Why a sink spec cannot be used.
@@ -78,6 +87,7 @@ pub fn plan(spec: &SinkSpec, registry: &mut Registry) -> Result<SinkPlan, PlanEr
     let lib = registry.get(&spec.sink)?;
     let mut mode = Mode::Blocking;
     let mut max_buffer = DEFAULT_MAX_BUFFER;
+    let mut drain_timeout = DEFAULT_DRAIN_TIMEOUT;
     let mut options = Config::default();
     for (k, v) in &spec.options {
         match k.as_str() {
@@ -97,6 +107,10 @@ pub fn plan(spec: &SinkSpec, registry: &mut Registry) -> Result<SinkPlan, PlanEr
                     .map_err(|e| opt_err(format!("{KEY_MAX_BUFFER}: {e}")))?;
                 max_buffer = usize::try_from(n).unwrap_or(usize::MAX).max(1);
             }
+            KEY_DRAIN_TIMEOUT => {
+                drain_timeout = sink_abi::parse_duration(v)
+                    .map_err(|e| opt_err(format!("{KEY_DRAIN_TIMEOUT}: {e}")))?;
+            }
             k if RESERVED_KEYS.contains(&k) => {
                 return Err(opt_err(format!("option `{k}` is set by the router")));
             }
@@ -113,6 +127,7 @@ pub fn plan(spec: &SinkSpec, registry: &mut Registry) -> Result<SinkPlan, PlanEr
         options,
         mode,
         max_buffer,
+        drain_timeout,
     })
 }
 

@@ -2,8 +2,9 @@
 //! their records, flushes after each chunk, and retries failures with capped back-off.
 //!
 //! Hold protocol: a chunk sent to a blocking sink carries a hold, released once the chunk is
-//! flushed (or as soon as the sink starts failing, so a broken sink never stalls the container).
-//! The last release lets the router consume the bytes from the container's pipe.
+//! flushed, or as soon as the sink *fails* (`ENGINE_SINK_ERROR`: a broken sink never stalls the
+//! container or the other sinks). A sink that is only *unavailable* (`ENGINE_SINK_RETRY`) keeps
+//! its hold, like a slow one. The last release lets the router consume the bytes from the pipe.
 
 use crate::instance::{CallError, SinkInstance};
 use crate::plan::{Mode, SinkPlan};
@@ -19,9 +20,6 @@ use std::time::{Duration, Instant};
 pub const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest retry delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// How long a failing sink keeps retrying once its container's output has ended; after that the
-/// records it still holds are dropped and counted, so the log can be declared complete.
-pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Work for a sink thread.
 #[derive(Debug)]
@@ -91,7 +89,8 @@ impl Notifier {
 pub struct SinkShared {
     /// Bytes queued for the thread, not yet handled.
     pub queued_bytes: AtomicUsize,
-    /// The sink is in a failure episode (its chunks are not held).
+    /// The sink failed (`ENGINE_SINK_ERROR` or fatal) and has not recovered: its chunks are not
+    /// held.
     pub failing: AtomicBool,
     /// Records dropped (queue full, sink dead, or given up).
     pub dropped_records: AtomicU64,
@@ -149,6 +148,7 @@ impl SinkHandle {
             gave_up: false,
             backoff: BACKOFF_START,
             deadline: None,
+            drain_timeout: plan.drain_timeout,
         };
         let thread = std::thread::Builder::new()
             .name(format!("sink-{route}-{sink}"))
@@ -221,6 +221,8 @@ struct Worker {
     gave_up: bool,
     backoff: Duration,
     deadline: Option<Instant>,
+    /// How long to keep retrying once asked to finish.
+    drain_timeout: Duration,
 }
 
 /// A hold on a chunk, released at most once.
@@ -248,7 +250,7 @@ impl Worker {
             }
         }
         self.deadline
-            .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+            .get_or_insert_with(|| Instant::now() + self.drain_timeout);
         if !self.gave_up {
             self.call(&mut |i| i.flush(), None);
         }
@@ -296,7 +298,9 @@ impl Worker {
             let Some(inst) = self.inst.as_mut() else {
                 return false;
             };
-            let message = match f(inst) {
+            // `release`: a failed sink lets the container go on; a sink that is only
+            // unavailable (Retry) keeps holding in blocking mode, like a slow one.
+            let (message, release) = match f(inst) {
                 Ok(()) => {
                     if std::mem::take(&mut self.failing) {
                         self.shared.failing.store(false, Ordering::Release);
@@ -314,22 +318,25 @@ impl Worker {
                     }
                     return false;
                 }
-                Err(CallError::Failed(m)) => m,
+                Err(CallError::Failed(m)) => (m, true),
+                Err(CallError::Retry(m)) => (m, false),
             };
             if !self.failing {
                 self.failing = true;
-                self.shared.failing.store(true, Ordering::Release);
                 self.report(format!("{message} (retrying)"));
             }
-            if let Some(h) = hold.as_deref_mut() {
-                self.release(h);
+            if release {
+                self.shared.failing.store(true, Ordering::Release);
+                if let Some(h) = hold.as_deref_mut() {
+                    self.release(h);
+                }
             }
             if !self.wait_backoff() {
                 self.gave_up = true;
                 tracing::warn!(
                     route = self.route,
                     sink = self.sink,
-                    "sink gave up after the drain grace period"
+                    "sink gave up after the drain timeout"
                 );
                 return false;
             }
@@ -350,12 +357,12 @@ impl Worker {
         match self.finish_rx.recv_timeout(wait) {
             Ok(()) => {
                 self.deadline
-                    .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+                    .get_or_insert_with(|| Instant::now() + self.drain_timeout);
             }
             Err(RecvTimeoutError::Disconnected) => {
                 std::thread::sleep(wait);
                 self.deadline
-                    .get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+                    .get_or_insert_with(|| Instant::now() + self.drain_timeout);
             }
             Err(RecvTimeoutError::Timeout) => {}
         }

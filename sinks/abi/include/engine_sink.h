@@ -19,9 +19,11 @@
  * threads, and validate/create may run concurrently with anything. Global state shared between
  * contexts must be thread-safe.
  *
- * Errors: write, flush and validate return ENGINE_SINK_OK, ENGINE_SINK_ERROR (retried later
- * with back-off, reported once per failure episode) or ENGINE_SINK_FATAL (the router reports it,
- * calls destroy and stops routing to this context). create returns NULL on failure. On failure
+ * Errors: write, flush and validate return ENGINE_SINK_OK, ENGINE_SINK_ERROR (failed: reported
+ * once per failure episode, retried later with back-off while the container and the other sinks
+ * go on), ENGINE_SINK_RETRY (destination unavailable for now: retried with back-off; in blocking
+ * mode the container's output waits, nothing is dropped) or ENGINE_SINK_FATAL (the router
+ * reports it, calls destroy and stops routing to this context). create returns NULL on failure. On failure
  * a function writes a one-line, NUL-terminated message of at most err_cap bytes into err.
  *
  * Full contract: docs/sink-abi.md.
@@ -52,6 +54,7 @@ extern "C" {
 #define ENGINE_SINK_OK 0
 #define ENGINE_SINK_ERROR (-1)
 #define ENGINE_SINK_FATAL (-2)
+#define ENGINE_SINK_RETRY 1
 
 /* Size of the error buffer the router passes, in bytes. */
 #define ENGINE_SINK_ERROR_CAP 512u

@@ -134,6 +134,21 @@ impl Config {
         }
     }
 
+    /// The value of `key` as a duration (see [`parse_duration`]), or `default`.
+    ///
+    /// # Errors
+    /// When the value is not a duration.
+    pub fn duration_or(
+        &self,
+        key: &str,
+        default: std::time::Duration,
+    ) -> Result<std::time::Duration, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => parse_duration(v).map_err(|e| ConfigError(format!("option `{key}`: {e}"))),
+        }
+    }
+
     /// The value of `key` as an unsigned integer, or `default`.
     ///
     /// # Errors
@@ -199,6 +214,27 @@ pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
     Ok(bytes as u64)
 }
 
+/// Parses a duration: a number with unit `ms`, `s`, `m` or `h` (a bare number is seconds),
+/// e.g. `500ms`, `10s`, `2m`.
+///
+/// # Errors
+/// When the text is not such a duration.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, ConfigError> {
+    let bad = || ConfigError(format!("`{text}` is not a duration (e.g. 500ms, 10s, 2m)"));
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +268,10 @@ mod tests {
         for bad in ["", "m", "10x", "-1", "1.2.3k", "99999999999999999999g"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_duration("500ms").unwrap().as_millis(), 500);
+        assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
+        assert_eq!(parse_duration("3").unwrap().as_secs(), 3);
+        assert!(parse_duration("soon").is_err() && parse_duration("-1s").is_err());
         let c = Config::from_pairs([("n", "x")]);
         assert!(c.u64_or("n", 1).is_err());
         assert_eq!(c.u64_or("m", 7).unwrap(), 7);

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::ffi::{
     write_error, EngineSinkEntry, EngineSinkRecord, ENGINE_SINK_ABI_VERSION, ENGINE_SINK_ERROR,
-    ENGINE_SINK_FATAL, ENGINE_SINK_OK,
+    ENGINE_SINK_FATAL, ENGINE_SINK_OK, ENGINE_SINK_RETRY,
 };
 use crate::sink::{Record, Sink, SinkError};
 use std::ffi::{c_char, c_void};
@@ -79,6 +79,7 @@ unsafe fn status(
     let (code, msg) = match r {
         Ok(Ok(())) => return ENGINE_SINK_OK,
         Ok(Err(SinkError::Failed(m))) => (ENGINE_SINK_ERROR, m),
+        Ok(Err(SinkError::Retry(m))) => (ENGINE_SINK_RETRY, m),
         Ok(Err(SinkError::Fatal(m))) => (ENGINE_SINK_FATAL, m),
         Err(p) => (ENGINE_SINK_FATAL, panic_message(&*p)),
     };

@@ -29,6 +29,10 @@ pub const ENGINE_SINK_OK: i32 = 0;
 /// Return code: the call failed; the message is in the error buffer. The router reports it and
 /// retries the same call later with back-off.
 pub const ENGINE_SINK_ERROR: i32 = -1;
+/// Return code: the destination is unavailable for now (peer down, reconnecting); the message
+/// is in the error buffer. Like slowness: in blocking mode the router keeps the data in the
+/// container's pipe and retries the same call later with back-off; nothing is dropped.
+pub const ENGINE_SINK_RETRY: i32 = 1;
 /// Return code: the instance cannot continue. The router reports it, calls `destroy`, and
 /// routes nothing more to this instance.
 pub const ENGINE_SINK_FATAL: i32 = -2;

@@ -25,7 +25,7 @@ pub mod export;
 pub mod ffi;
 pub mod sink;
 
-pub use config::{parse_size, Config, ConfigError};
+pub use config::{parse_duration, parse_size, Config, ConfigError};
 pub use ffi::*;
 pub use sink::{Record, Sink, SinkError, Stream};
 

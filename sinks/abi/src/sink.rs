@@ -99,8 +99,13 @@ impl<'a> Record<'a> {
 /// Why a write or flush failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkError {
-    /// Failed this time; the router retries later with back-off (`ENGINE_SINK_ERROR`).
+    /// Failed this time; the router retries later with back-off (`ENGINE_SINK_ERROR`), and
+    /// meanwhile lets the container and the other sinks go on (this sink's queue is bounded,
+    /// then records are dropped and counted).
     Failed(String),
+    /// The destination is unavailable for now (`ENGINE_SINK_RETRY`): the router retries with
+    /// back-off and, in blocking mode, holds the container's output meanwhile (nothing lost).
+    Retry(String),
     /// The instance cannot continue; the router destroys it (`ENGINE_SINK_FATAL`).
     Fatal(String),
 }
@@ -109,7 +114,7 @@ impl SinkError {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            SinkError::Failed(m) | SinkError::Fatal(m) => m,
+            SinkError::Failed(m) | SinkError::Retry(m) | SinkError::Fatal(m) => m,
         }
     }
 }
@@ -146,12 +151,12 @@ pub trait Sink: Send + Sized + 'static {
     /// Takes one record. May buffer; the data must be stored once [`Sink::flush`] succeeds.
     ///
     /// # Errors
-    /// [`SinkError`]; on `Failed` the same record is offered again later.
+    /// [`SinkError`]; on `Failed` or `Retry` the same record is offered again later.
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError>;
 
     /// Stores everything written so far (for a file: `write(2)` completed).
     ///
     /// # Errors
-    /// [`SinkError`]; on `Failed` flush is called again later.
+    /// [`SinkError`]; on `Failed` or `Retry` flush is called again later.
     fn flush(&mut self) -> Result<(), SinkError>;
 }
