@@ -115,6 +115,27 @@ pub enum PsFormat {
 pub struct LogsArgs {
     /// Container id.
     pub id: String,
+    /// Keep printing new output until the container ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(short = 'n', long = "tail")]
+    pub tail: Option<usize>,
+    /// Only lines since this time: RFC 3339, or a duration before now (`10m`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines before this time: RFC 3339, or a duration before now (`10m`).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Prefix each line with its read time (RFC 3339, ns).
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only this stream.
+    #[arg(long, value_enum)]
+    pub stream: Option<crate::logs::view::StreamFilter>,
+    /// Escape control characters and bytes that are not UTF-8 (`\xNN`).
+    #[arg(long)]
+    pub escape: bool,
 }
 
 /// `engine stop`.

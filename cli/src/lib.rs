@@ -4,6 +4,7 @@ pub mod args;
 pub mod client;
 pub mod commands;
 pub mod config_file;
+pub mod logs;
 
 use args::{Cli, Verb};
 

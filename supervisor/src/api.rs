@@ -116,11 +116,11 @@ impl Supervisor {
         }
 
         let log_path = self.config.log_path(&spec.id);
-        // A new container with a reused id starts a new log.
-        std::fs::File::create(&log_path).map_err(|e| {
+        // A new container with a reused id starts a new log: drop the old one's files.
+        remove_log_files(&log_path).map_err(|e| {
             (
                 ErrorCode::Internal,
-                format!("cannot create log file {}: {e}", log_path.display()),
+                format!("cannot remove old log {}: {e}", log_path.display()),
             )
         })?;
         let init_path = self.config.libexec_dir.join("container-init");
@@ -172,6 +172,19 @@ impl Supervisor {
         self.registry.insert(container);
         Ok(Response::Container(info))
     }
+}
+
+/// Removes a log, its index and its rotated generations (plain or compressed).
+fn remove_log_files(log: &Path) -> std::io::Result<()> {
+    for file in logfile::rotate::files(log) {
+        for path in [logfile::rotate::index_of(&file), file] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> Response {

@@ -81,3 +81,104 @@ fn large_output_is_complete() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(sup.log_bytes("big").len(), 8 << 20);
 }
+
+#[test]
+fn follow_ends_with_the_container_and_prints_the_last_byte() {
+    let sup = TestSupervisor::start();
+    sup.start_container(
+        "follow",
+        "echo start; sleep 1; echo middle; sleep 0.5; printf end-without-newline",
+    );
+    let out = sup.engine(&["logs", "-f", "follow"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, b"start\nmiddle\nend-without-newline");
+}
+
+#[test]
+fn tail_stream_timestamps_and_since() {
+    let sup = TestSupervisor::start();
+    let out = sup.run_container(
+        "filters",
+        "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done; printf last",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = |args: &[&str]| {
+        let mut a = vec!["logs", "filters"];
+        a.extend_from_slice(args);
+        let out = sup.engine(&a);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        text(&["--stream", "stderr"]),
+        "err1\nerr2\nerr3\nerr4\nerr5\n"
+    );
+    assert_eq!(text(&["--stream", "stdout", "-n", "2"]), "out5\nlast");
+    let stamped = text(&["-t", "--stream", "stdout", "--tail", "1"]);
+    let (ts, rest) = stamped.split_once(' ').unwrap();
+    assert_eq!(rest, "last");
+    assert!(humantime::parse_rfc3339(ts).is_ok(), "{ts}");
+    assert!(ts.len() > 25, "nanosecond precision: {ts}");
+    assert_eq!(
+        text(&["--since", "1h", "--stream", "stderr", "-n", "1"]),
+        "err5\n"
+    );
+    assert_eq!(text(&["--until", "1h"]), "");
+    let out = sup.engine(&["logs", "filters", "--since", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("invalid time"));
+}
+
+#[test]
+fn escaped_view_is_an_option() {
+    let sup = TestSupervisor::start();
+    let out = sup.run_container("esc", "printf 'a\\033[0m\\377\\n'", &[]);
+    assert!(out.status.success());
+    assert_eq!(sup.engine(&["logs", "esc"]).stdout, b"a\x1b[0m\xff\n");
+    assert_eq!(
+        sup.engine(&["logs", "esc", "--escape"]).stdout,
+        b"a\\x1b[0m\\xff\n"
+    );
+}
+
+#[test]
+fn long_lines_are_kept_whole() {
+    let sup = TestSupervisor::start();
+    // One 100 KiB line (no newline until the end), then a short one.
+    let out = sup.run_container(
+        "long",
+        "head -c 102400 /dev/zero | tr '\\0' x; echo; echo short",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sup.engine(&["logs", "long", "--stream", "stdout"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].len(), 102_400);
+    assert_eq!(lines[1], "short");
+}
+
+#[test]
+fn reused_id_starts_a_new_log() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("again");
+    for word in ["first", "second"] {
+        let out = sup.engine(&[
+            "run",
+            "again",
+            root.to_str().unwrap(),
+            &format!("echo {word}"),
+        ]);
+        assert!(out.status.success());
+    }
+    assert_eq!(sup.engine(&["logs", "again"]).stdout, b"second\n");
+    assert_eq!(
+        sup.engine(&["logs", "again", "-t"])
+            .stdout
+            .split(|&b| b == b' ')
+            .nth(1),
+        Some(&b"second\n"[..])
+    );
+}

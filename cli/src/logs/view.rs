@@ -1,0 +1,284 @@
+//! What `engine logs` prints: raw bytes in write order, or (when a filter, tail or timestamps
+//! are asked for) whole lines per stream, filtered by stream and time, optionally prefixed
+//! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped.
+
+use anyhow::{bail, Result};
+use logfile::{Line, LineJoiner, Run, STDERR, STDOUT};
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Which stream to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamFilter {
+    /// File descriptor 1 only.
+    Stdout,
+    /// File descriptor 2 only.
+    Stderr,
+}
+
+/// The printing options of `engine logs`.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOptions {
+    /// Only this stream.
+    pub stream: Option<StreamFilter>,
+    /// Only lines read at or after this time, ns since the Unix epoch.
+    pub since_ns: Option<u64>,
+    /// Only lines read before this time, ns since the Unix epoch.
+    pub until_ns: Option<u64>,
+    /// Prefix each line with its read time.
+    pub timestamps: bool,
+    /// Escape control characters and bytes that are not UTF-8.
+    pub escape: bool,
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+}
+
+impl ViewOptions {
+    /// Whether output must be cut into lines (any filter, tail or timestamps).
+    pub fn line_mode(&self) -> bool {
+        self.stream.is_some()
+            || self.since_ns.is_some()
+            || self.until_ns.is_some()
+            || self.timestamps
+            || self.tail.is_some()
+    }
+
+    fn keeps(&self, line: &Line) -> bool {
+        let stream_ok = match self.stream {
+            None => true,
+            Some(StreamFilter::Stdout) => line.stream == STDOUT,
+            Some(StreamFilter::Stderr) => line.stream == STDERR,
+        };
+        stream_ok
+            && self.since_ns.is_none_or(|s| line.timestamp_ns >= s)
+            && self.until_ns.is_none_or(|u| line.timestamp_ns < u)
+    }
+}
+
+/// Parses `--since`/`--until`: RFC 3339 (`2026-11-29T10:00:00Z`) or a duration before now
+/// (`10m`, `1h30m`, `90s`). Returns ns since the Unix epoch.
+///
+/// # Errors
+/// Neither form parses.
+pub fn parse_time(text: &str, now: SystemTime) -> Result<u64> {
+    let at = match humantime::parse_rfc3339_weak(text) {
+        Ok(t) => t,
+        Err(_) => match humantime::parse_duration(text) {
+            Ok(d) => now.checked_sub(d).unwrap_or(UNIX_EPOCH),
+            Err(_) => bail!(
+                "invalid time {text:?}: use RFC 3339 (2026-11-29T10:00:00Z) or a duration like 10m"
+            ),
+        },
+    };
+    Ok(at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos() as u64)
+}
+
+/// Writes bytes, escaped when asked: printable ASCII, tab and line feed as they are, valid
+/// UTF-8 beyond ASCII as it is, everything else as `\xNN` (and `\\` for a backslash).
+pub fn write_bytes(out: &mut impl Write, data: &[u8], escape: bool) -> std::io::Result<()> {
+    if !escape {
+        return out.write_all(data);
+    }
+    for chunk in data.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            match ch {
+                '\\' => out.write_all(b"\\\\")?,
+                '\n' | '\t' => write!(out, "{ch}")?,
+                c if c.is_control() => {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        write!(out, "\\x{b:02x}")?;
+                    }
+                }
+                c => write!(out, "{c}")?,
+            }
+        }
+        for b in chunk.invalid() {
+            write!(out, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints runs as they come: raw bytes, or lines when [`ViewOptions::line_mode`].
+#[derive(Debug)]
+pub struct Printer {
+    opts: ViewOptions,
+    joiner: LineJoiner,
+    /// Lines held back for `--tail` (only before following starts).
+    held: std::collections::VecDeque<Line>,
+    holding: bool,
+}
+
+impl Printer {
+    /// A printer; with `--tail`, lines are held until [`Printer::release`].
+    pub fn new(opts: ViewOptions) -> Self {
+        let holding = opts.tail.is_some();
+        Self {
+            opts,
+            joiner: LineJoiner::new(),
+            held: Default::default(),
+            holding,
+        }
+    }
+
+    /// Takes one run.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn push(&mut self, run: &Run, out: &mut impl Write) -> std::io::Result<()> {
+        if !self.opts.line_mode() {
+            return write_bytes(out, &run.data, self.opts.escape);
+        }
+        for line in self.joiner.push(run) {
+            self.line(line, out)?;
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, line: Line, out: &mut impl Write) -> std::io::Result<()> {
+        if !self.opts.keeps(&line) {
+            return Ok(());
+        }
+        if self.holding {
+            self.held.push_back(line);
+            if self.held.len() > self.opts.tail.unwrap_or(usize::MAX) {
+                self.held.pop_front();
+            }
+            return Ok(());
+        }
+        if self.opts.timestamps {
+            let t = UNIX_EPOCH + Duration::from_nanos(line.timestamp_ns);
+            write!(out, "{} ", humantime::format_rfc3339_nanos(t))?;
+        }
+        write_bytes(out, &line.data, self.opts.escape)
+    }
+
+    /// Prints the lines held for `--tail` and prints every later line at once.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn release(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        self.holding = false;
+        for line in std::mem::take(&mut self.held) {
+            self.line(line, out)?;
+        }
+        Ok(())
+    }
+
+    /// The log is complete: prints unfinished last lines (no line feed) and anything held.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        for line in self.joiner.finish() {
+            self.line(line, out)?;
+        }
+        self.release(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stream: u8, ts: u64, data: &[u8]) -> Run {
+        Run {
+            stream,
+            timestamp_ns: ts,
+            data: data.to_vec(),
+        }
+    }
+
+    fn print(opts: ViewOptions, runs: &[Run]) -> Vec<u8> {
+        let mut p = Printer::new(opts);
+        let mut out = Vec::new();
+        for r in runs {
+            p.push(r, &mut out).unwrap();
+        }
+        p.finish(&mut out).unwrap();
+        out
+    }
+
+    fn sample() -> Vec<Run> {
+        vec![
+            run(STDOUT, 10, b"one\ntw"),
+            run(STDERR, 20, b"err\n"),
+            run(STDOUT, 30, b"o\nthree"),
+        ]
+    }
+
+    #[test]
+    fn raw_mode_is_byte_for_byte() {
+        assert_eq!(
+            print(ViewOptions::default(), &sample()),
+            b"one\ntwerr\no\nthree"
+        );
+    }
+
+    #[test]
+    fn stream_filter_joins_lines_across_runs() {
+        let o = ViewOptions {
+            stream: Some(StreamFilter::Stdout),
+            ..Default::default()
+        };
+        assert_eq!(print(o, &sample()), b"one\ntwo\nthree");
+        let e = ViewOptions {
+            stream: Some(StreamFilter::Stderr),
+            ..Default::default()
+        };
+        assert_eq!(print(e, &sample()), b"err\n");
+    }
+
+    #[test]
+    fn tail_since_until() {
+        let t = ViewOptions {
+            tail: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(print(t, &sample()), b"two\nthree");
+        let s = ViewOptions {
+            since_ns: Some(15),
+            until_ns: Some(30),
+            ..Default::default()
+        };
+        // "two" started at 10: a line carries its first byte's time.
+        assert_eq!(print(s, &sample()), b"err\n");
+    }
+
+    #[test]
+    fn timestamps_prefix_rfc3339_nanos() {
+        let o = ViewOptions {
+            timestamps: true,
+            stream: Some(StreamFilter::Stderr),
+            ..Default::default()
+        };
+        let out = print(o, &[run(STDERR, 1_700_000_000_000_000_001, b"x\n")]);
+        assert_eq!(out, b"2023-11-14T22:13:20.000000001Z x\n");
+    }
+
+    #[test]
+    fn escaping_keeps_text_and_escapes_the_rest() {
+        let mut out = Vec::new();
+        write_bytes(&mut out, "a\u{e9}\t\x1b[0m\n\\".as_bytes(), true).unwrap();
+        write_bytes(&mut out, b"\xff\xfe", true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a\u{e9}\t\\x1b[0m\n\\\\\\xff\\xfe"
+        );
+    }
+
+    #[test]
+    fn relative_and_absolute_times() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        assert_eq!(parse_time("10s", now).unwrap(), 990 * 1_000_000_000);
+        assert_eq!(
+            parse_time("1970-01-01T00:00:05Z", now).unwrap(),
+            5 * 1_000_000_000
+        );
+        assert!(parse_time("yesterday", now).is_err());
+    }
+}
