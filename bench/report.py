@@ -581,6 +581,7 @@ def main():
                 ["CPU", f"{machine.get('cpu_model', '?')}, `nproc` = {machine.get('nproc', '?')}"],
                 ["memory", f"{machine.get('mem_total_kib', 0) // 1024} MiB"],
                 ["kernel", machine.get("kernel", "?")],
+                ["open files limit (soft, raised by the bench)", machine.get("open_files_limit", "?")],
                 ["engine commit", machine.get("engine_commit", "?")],
                 ["date (UTC)", f"{dates[0]} – {dates[-1]}" if dates else "?"],
                 ["mode", "quick (reduced sizes, CI smoke)" if quick else "full"],
@@ -598,6 +599,10 @@ def main():
     lines += ["", "## Targets (issue 5)", "", table(["target", "measured", "verdict"], rep.targets)]
     for sec in rep.sections:
         lines += ["", sec]
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(analysis):
+        with open(analysis, encoding="utf-8") as f:
+            lines += ["", f.read().rstrip()]
     lines += ["", KMOD_FORMAT]
     text = "\n".join(lines).rstrip() + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
