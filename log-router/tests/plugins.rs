@@ -198,3 +198,62 @@ fn unsupported_versions_and_short_tables_are_refused() {
         assert!(err.to_string().contains(want), "{err}");
     }
 }
+
+/// Mounts a tmpfs of `size` on `dir`; unmounted on drop.
+struct SmallTmpfs(PathBuf);
+
+impl SmallTmpfs {
+    fn mount(dir: &Path, size: &str) -> Self {
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some(format!("size={size}").as_str()),
+        )
+        .expect("mount tmpfs (tests run as root)");
+        SmallTmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn a_full_disk_is_reported_once_and_stops_neither_the_container_nor_other_sinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_so = build_c_sink(dir.path());
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let _fs = SmallTmpfs::mount(&small, "64k");
+    let c_out = dir.path().join("c.out");
+    let sinks = [
+        SinkSpec::parse("file:drain-timeout=300ms").unwrap(),
+        SinkSpec::parse(&format!("{}:out={}", c_so.display(), c_out.display())).unwrap(),
+    ];
+    let mut link = start_router();
+    let mut stdout = Vec::new();
+    for n in 0..40_000 {
+        stdout.extend_from_slice(format!("line {n}\n").as_bytes());
+    }
+    // Blocking mode by default: a failing sink must still not hold the container back, or the
+    // 400 KB written here would never fit through the pipe.
+    let seen = run_container(&mut link, "p", &small.join("p.log"), &sinks, &stdout, b"");
+    let errors: Vec<&FromRouter> = seen
+        .iter()
+        .filter(|m| matches!(m, FromRouter::SinkError { .. }))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        matches!(errors[0], FromRouter::SinkError { sink, message, .. } if sink == "file" && message.contains("No space left")),
+        "{errors:?}"
+    );
+    check_records(&parse(&std::fs::read(&c_out).unwrap()), &stdout, b"");
+    assert!(seen
+        .iter()
+        .any(|m| matches!(m, FromRouter::Drops { drops, .. } if drops[0].sink == "file")));
+    stop_router(link);
+}
