@@ -7,7 +7,8 @@
 # the limit; it first sleeps a random 0..2 intervals, so that the crossing falls at a random
 # phase of the scan interval (not at a fixed offset from registration). Reaction = the
 # container's `ended_at_ms` (`engine ps --format json`: killed, reaped and its log drained)
-# − crossed_at; the time `engine run` returned to the client is kept too. Writes target/bench/reaction.json.
+# − crossed_at, split at the timestamp of the supervisor's HARD LIMIT log line (detection,
+# then kill to end); the time `engine run` returned to the client is kept too. Writes target/bench/reaction.json.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,7 +25,7 @@ rustc --edition 2021 -O --target x86_64-unknown-linux-musl \
 sup_start || die "the engine supervisor is needed"
 interval_ms=$(default_interval_ms)
 
-crossed=() ended=() returned=() statuses=() states=() lost=0
+crossed=() killed=() ended=() returned=() statuses=() states=() lost=0
 for ((i = 1; i <= runs; i++)); do
     id=hog-$i
     rc=0
@@ -40,6 +41,9 @@ for ((i = 1; i <= runs; i++)); do
         log "run $i: no crossing line or no end (exit $rc): not counted"
         continue
     fi
+    # When the monitor decided: the timestamp of its HARD LIMIT line in the supervisor's log.
+    k=$(grep -a "HARD LIMIT container=$id " "$SUP_DIR/supervisor.log" | grep -o '^[0-9T:.-]*Z' | head -1 || true)
+    killed+=("$(or_null "${k:+$(date -d "$k" +%s%6N)}")")
     crossed+=("$c")
     ended+=("$e")
     returned+=("$((ret_ns / 1000))")
@@ -50,12 +54,16 @@ log "reaction: $((runs - lost)) of $runs runs counted"
 
 write_json "$OUT/reaction.json" "$(jq -n --argjson meta "$(meta_json reaction "bash bench/reaction.sh")" \
     --argjson crossed "$(json_array "${crossed[@]}")" --argjson ended "$(json_array "${ended[@]}")" \
-    --argjson returned "$(json_array "${returned[@]}")" --argjson status "$(json_array "${statuses[@]}")" \
+    --argjson killed "$(json_array "${killed[@]}")" --argjson returned "$(json_array "${returned[@]}")" --argjson status "$(json_array "${statuses[@]}")" \
     --argjson states "$(json_array "${states[@]}")" --argjson runs "$runs" --argjson lost "$lost" \
     --arg interval "$interval_ms" --argjson soft "$soft_mib" --argjson hard "$hard_mib" \
     '$meta + {backend: "userspace", interval_ms: ($interval | tonumber), soft_mib: $soft,
       hard_mib: $hard, runs: $runs, lost: $lost,
-      crossed_at_us: $crossed, ended_at_ms: $ended, run_returned_at_us: $returned,
+      crossed_at_us: $crossed, hard_limit_line_at_us: $killed, ended_at_ms: $ended, run_returned_at_us: $returned,
       exit_status: $status, state: $states,
       reaction_ms: [range($crossed | length) as $i | $ended[$i] - $crossed[$i] / 1000],
+      detection_ms: [range($crossed | length) as $i | select($killed[$i] != null)
+                     | ($killed[$i] - $crossed[$i]) / 1000],
+      kill_to_end_ms: [range($crossed | length) as $i | select($killed[$i] != null)
+                       | $ended[$i] - $killed[$i] / 1000],
       client_reaction_ms: [range($crossed | length) as $i | ($returned[$i] - $crossed[$i]) / 1000]}')"

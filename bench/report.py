@@ -459,7 +459,14 @@ class Report:
             "",
         ]
         rows = []
-        for label, t in [("until ended (supervisor)", r), ("until `engine run` returned", c)]:
+        parts = [("until ended (supervisor)", r), ("until `engine run` returned", c)]
+        for key, label in [
+            ("detection_ms", "of which: until the HARD LIMIT line"),
+            ("kill_to_end_ms", "of which: HARD LIMIT line → ended"),
+        ]:
+            if doc.get(key):
+                parts.append((label, summary(doc[key])))
+        for label, t in parts:
             rows.append(
                 [label, f"{t['median']:.0f}", f"{t['p90']:.0f}", f"{t['p99']:.0f}", f"{t['min']:.0f}", f"{t['max']:.0f}", t["n"]]
             )
@@ -488,8 +495,12 @@ class Report:
         if not doc:
             s.append(
                 "**Slot: not measured yet.** `bench/log_throughput.sh` (log-router work) "
-                "writes `target/bench/log_throughput.json`; `make bench` runs it when present "
-                "and this section renders it."
+                "writes `target/bench/log_throughput.json` (`$BENCH_OUT`, smaller sizes when "
+                "`BENCH_QUICK=1`); `make bench` runs it when present and this section renders "
+                "it: `figure`, `command`, `date` (and optionally `loadavg_at_start`, `quick`, "
+                "`notes`) plus either `rows`, a list of flat objects shown as one table row "
+                "each (e.g. sink, writers, bytes, MiB/s, lines/s, peer and ratio), or flat "
+                "top-level fields shown as a two-column table."
             )
             self.sections.append("\n".join(s))
             return
