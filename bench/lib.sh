@@ -125,8 +125,9 @@ thread_runtime_ns() {
 SUP_PID=""
 SUP_DIR=""
 SUP_SOCK=""
+SUP_ARGS=()
 
-# sup_start [extra supervisor args...]: returns 1 (supervisor stopped) if it is not ready in
+# sup_start: starts a supervisor (extra arguments from the array SUP_ARGS); returns 1 (supervisor stopped) if it is not ready in
 # 15 s or dies.
 sup_start() {
     [[ -x $ENGINE ]] || { log "$ENGINE missing: cargo build --release --workspace"; return 1; }
@@ -134,7 +135,7 @@ sup_start() {
     SUP_SOCK=$SUP_DIR/engine.sock
     export ENGINE_SOCKET=$SUP_SOCK
     "$ENGINE" supervisor "$ROOTFS" --socket "$SUP_SOCK" --state-dir "$SUP_DIR/state" \
-        --monitor "${BENCH_MONITOR:-userspace}" "$@" >"$SUP_DIR/supervisor.log" 2>&1 &
+        --monitor "${BENCH_MONITOR:-userspace}" "${SUP_ARGS[@]}" >"$SUP_DIR/supervisor.log" 2>&1 &
     SUP_PID=$!
     on_exit sup_stop
     local deadline=$((SECONDS + 15))
@@ -202,8 +203,10 @@ sup_stop() {
         kill -KILL "$SUP_PID" 2>/dev/null || true
     fi
     wait "$SUP_PID" 2>/dev/null || true
-    # shellcheck disable=SC2086
-    [[ -n $children ]] && kill -KILL $children 2>/dev/null || true
+    if [[ -n $children ]]; then
+        # shellcheck disable=SC2086 # a list of pids
+        kill -KILL $children 2>/dev/null || true
+    fi
     rm -rf "$SUP_DIR"
     SUP_PID=""
 }
@@ -250,7 +253,11 @@ in_cgroup2_ns() {
 
 CRUN_ROOT=/run/engine-bench/crun
 RUNC_ROOT=/run/engine-bench/runc
-crun_cmd() { echo "crun --cgroup-manager=disabled --root $CRUN_ROOT"; }
-runc_cmd() { echo "runc --root $RUNC_ROOT"; }
-bwrap_cmd() { echo "bwrap --unshare-pid --unshare-uts --ro-bind $ROOTFS / --proc /proc --dev /dev --tmpfs /tmp"; }
-floor_cmd() { echo "unshare --pid --fork --mount --uts chroot $ROOTFS"; }
+# shellcheck disable=SC2034 # used by the scripts that source this file
+CRUN=(crun --cgroup-manager=disabled --root "$CRUN_ROOT")
+# shellcheck disable=SC2034
+RUNC=(runc --root "$RUNC_ROOT")
+# shellcheck disable=SC2034
+BWRAP=(bwrap --unshare-pid --unshare-uts --ro-bind "$ROOTFS" / --proc /proc --dev /dev --tmpfs /tmp)
+# shellcheck disable=SC2034
+FLOOR=(unshare --pid --fork --mount --uts chroot "$ROOTFS")

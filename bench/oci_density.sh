@@ -12,8 +12,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 runtime=$1 n=$2 reps=$3 raw=$4
 case $runtime in
-    crun) rt=$(crun_cmd) ;;
-    runc) rt=$(runc_cmd) ;;
+    crun) rt=("${CRUN[@]}") ;;
+    runc) rt=("${RUNC[@]}") ;;
     *) die "unknown runtime $runtime" ;;
 esac
 bundle=$OUT/work/bundle-sleep
@@ -21,11 +21,8 @@ oci_bundle "$bundle" /bin/sleep 1000
 prefix=bench-d-$runtime
 
 delete_all() {
-    local ids
-    # shellcheck disable=SC2086
-    ids=$($rt list -q 2>/dev/null | grep "^$prefix-" || true)
-    # shellcheck disable=SC2086
-    [[ -z $ids ]] || printf '%s\n' $ids | xargs -P 4 -I{} $rt delete -f {} >/dev/null 2>&1 || true
+    "${rt[@]}" list -q 2>/dev/null | grep "^$prefix-" |
+        xargs -r -P 4 -I{} "${rt[@]}" delete -f {} >/dev/null 2>&1 || true
 }
 on_exit delete_all
 delete_all
@@ -35,19 +32,17 @@ for ((r = 0; r < reps; r++)); do
     t0=$(now_ns)
     pids=()
     for ((i = 0; i < n; i++)); do
-        # shellcheck disable=SC2086
-        timeout 60 $rt run -d --bundle "$bundle" "$prefix-$i" </dev/null >/dev/null 2>>"$raw/$runtime.err" &
+        timeout 60 "${rt[@]}" run -d --bundle "$bundle" "$prefix-$i" </dev/null >/dev/null 2>>"$raw/$runtime.err" &
         pids+=($!)
     done
     wait "${pids[@]}" || true
     t1=$(now_ns)
-    # shellcheck disable=SC2086
-    running=$($rt list -f json 2>/dev/null | jq "[.[] | select(.id | startswith(\"$prefix-\")) | select(.status == \"running\")] | length")
+    running=$("${rt[@]}" list -f json 2>/dev/null | jq "[.[] | select(.id | startswith(\"$prefix-\")) | select(.status == \"running\")] | length")
     [[ $running == "$n" ]] || die "$runtime: $running of $n running"
     times+=("$(((t1 - t0) / 1000))")
     if ((r == reps - 1)); then
         hyperfine -N --style basic --warmup 2 --runs "$(pick 10 30)" -n "$runtime list" \
-            --export-json "$raw/$runtime-list.json" "$rt list" >/dev/null 2>&1 || true
+            --export-json "$raw/$runtime-list.json" "${rt[*]} list" >/dev/null 2>&1 || true
     fi
     delete_all
 done

@@ -21,8 +21,10 @@ rm -rf "$raw"
 mkdir -p "$raw" "$CRUN_ROOT" "$RUNC_ROOT"
 oci_bundle "$OUT/work/bundle-true" /bin/true
 oci_bundle "$OUT/work/bundle-false" /bin/false
-on_exit "crun --cgroup-manager=disabled --root $CRUN_ROOT delete -f bench-true >/dev/null 2>&1"
-on_exit "runc --root $RUNC_ROOT delete -f bench-true >/dev/null 2>&1"
+# shellcheck disable=SC2016 # expanded when the cleanup runs
+on_exit 'in_cgroup2_ns "${CRUN[@]}" delete -f bench-true >/dev/null 2>&1'
+# shellcheck disable=SC2016
+on_exit 'in_cgroup2_ns "${RUNC[@]}" delete -f bench-true >/dev/null 2>&1'
 
 # check NAME WRAPPER... -- TRUE_CMD -- FALSE_CMD: fails unless TRUE_CMD exits 0, FALSE_CMD 1.
 check() {
@@ -51,18 +53,18 @@ measure() {
 b=$OUT/work
 declare -A cmd wrap
 if check crun "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
-    in_cgroup2_ns $(crun_cmd); then
-    cmd[crun]="$(crun_cmd) run --bundle $b/bundle-true bench-true" wrap[crun]=in_cgroup2_ns
+    in_cgroup2_ns "${CRUN[@]}"; then
+    cmd[crun]="${CRUN[*]} run --bundle $b/bundle-true bench-true" wrap[crun]=in_cgroup2_ns
 fi
 if check runc "run --bundle $b/bundle-true bench-true" "run --bundle $b/bundle-false bench-true" \
-    in_cgroup2_ns $(runc_cmd); then
-    cmd[runc]="$(runc_cmd) run --bundle $b/bundle-true bench-true" wrap[runc]=in_cgroup2_ns
+    in_cgroup2_ns "${RUNC[@]}"; then
+    cmd[runc]="${RUNC[*]} run --bundle $b/bundle-true bench-true" wrap[runc]=in_cgroup2_ns
 fi
-if check bwrap /bin/true /bin/false $(bwrap_cmd); then
-    cmd[bwrap]="$(bwrap_cmd) /bin/true"
+if check bwrap /bin/true /bin/false "${BWRAP[@]}"; then
+    cmd[bwrap]="${BWRAP[*]} /bin/true"
 fi
-if check floor /bin/true /bin/false $(floor_cmd); then
-    cmd[floor]="$(floor_cmd) /bin/true"
+if check floor /bin/true /bin/false "${FLOOR[@]}"; then
+    cmd[floor]="${FLOOR[*]} /bin/true"
 fi
 engine_note=""
 if sup_start; then
