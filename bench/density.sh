@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools hyperfine jq crun runc
 
 n_conc=$(pick 30 100)
-reps=$(pick 1 3)
+reps=$(pick 1 5)
 read -r -a levels <<<"$(pick "10 50" "10 100 500")"
 ps_runs=$(pick 10 30)
 raw=$OUT/work/density
