@@ -78,9 +78,10 @@ machine_json() {
         --arg hyperfine "$(hyperfine --version 2>/dev/null | head -1)" \
         --arg engine_commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \
         --arg nofile "$(ulimit -Sn)" \
+        --arg built "$(date -u -r "$ENGINE" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)" \
         '{nproc: ($nproc | tonumber), cpu_model: $model, kernel: $kernel,
           mem_total_kib: ($mem | tonumber), engine_commit: $engine_commit,
-          open_files_limit: $nofile,
+          open_files_limit: $nofile, engine_built: $built,
           versions: {crun: $crun, runc: $runc, bwrap: $bwrap, unshare: $unshare,
                      hyperfine: $hyperfine}}'
 }

@@ -594,7 +594,11 @@ def main():
                 ["memory", f"{machine.get('mem_total_kib', 0) // 1024} MiB"],
                 ["kernel", machine.get("kernel", "?")],
                 ["open files limit (soft, raised by the bench)", machine.get("open_files_limit", "?")],
-                ["engine commit", machine.get("engine_commit", "?")],
+                [
+                    "engine",
+                    f"commit {machine.get('engine_commit', '?')}, `target/release/engine` built "
+                    f"{machine.get('engine_built') or '?'}",
+                ],
                 ["date (UTC)", f"{dates[0]} – {dates[-1]}" if dates else "?"],
                 ["mode", "quick (reduced sizes, CI smoke)" if quick else "full"],
                 ["peers", "; ".join(f"{k}: {val}" for k, val in v.items() if val)],
