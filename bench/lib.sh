@@ -4,6 +4,7 @@
 #
 # Environment (all optional):
 #   ENGINE_BIN_DIR      engine binaries (default target/release)
+#   BENCH_ENGINE_COMMIT the commit those binaries were built from (default: this tree's HEAD)
 #   ENGINE_BENCH_ROOTFS busybox rootfs shared by every runtime (default target/rootfs)
 #   BENCH_OUT           where the JSON goes (default target/bench)
 #   BENCH_QUICK=1       small sizes for CI smoke (set by `bench/run.sh --quick`)
@@ -76,7 +77,7 @@ machine_json() {
         --arg bwrap "$(bwrap --version 2>/dev/null | head -1)" \
         --arg unshare "$(unshare --version 2>/dev/null | head -1)" \
         --arg hyperfine "$(hyperfine --version 2>/dev/null | head -1)" \
-        --arg engine_commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)" \
+        --arg engine_commit "${BENCH_ENGINE_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)}" \
         --arg nofile "$(ulimit -Sn)" \
         --arg built "$(date -u -r "$ENGINE" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)" \
         '{nproc: ($nproc | tonumber), cpu_model: $model, kernel: $kernel,
