@@ -16,7 +16,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 hostname engine-vm
 
-# ENGINE_WS (the workspace) and ENGINE_TESTS (what to run) come from the kernel command line.
+# ENGINE_WS (the workspace), ENGINE_VM_DIR (run.sh's snapshot of the binaries) and
+# ENGINE_TESTS (what to run) come from the kernel command line.
 cd "${ENGINE_WS:?}" || exit 1
 bash tests/vm/tests.sh ${ENGINE_TESTS:-all}
 echo "ENGINE-VM-EXIT=$?"

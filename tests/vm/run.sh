@@ -5,7 +5,8 @@
 # tests/vm/tests.sh as PID 1. One boot runs every test.
 #
 # Env: ENGINE_KERNEL_CACHE (kernel cache dir), ENGINE_VM_TESTS=all|kmod (kmod: the module
-# alone, without the engine), ENGINE_VM_TIMEOUT (seconds, default 1200), ENGINE_VM_MEM (MiB).
+# alone, without the engine), ENGINE_VM_TIMEOUT (seconds, default 1200), ENGINE_VM_MEM (MiB),
+# ENGINE_VM_BENCH=1 (also run bench/kmod_scan.sh in the guest).
 # Uses KVM when /dev/kvm is usable, else TCG emulation. The console log is kept in
 # target/vm/test-vm.log. Exits non-zero when any test fails.
 set -euo pipefail
@@ -46,6 +47,17 @@ if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_
 fi
 echo "test-vm: qemu ${accel[*]}"
 
+# The guest runs a snapshot: the host tree is live, and a cargo build replacing a binary
+# under a running guest would crash it.
+snap=$(mktemp -d "$out/run.XXXXXX")
+trap 'rm -rf "$snap"' EXIT
+mkdir -p "$snap/bin"
+cp "$root/kmod/container_monitor.ko" "$probe" "$snap/"
+if [ "$WHAT" = all ]; then
+  cp "$root"/target/release/{engine,container-init,log-router} "$root"/target/release/lib*.so "$snap/bin/"
+  cp -a "$root/target/rootfs" "$snap/rootfs"
+fi
+
 log="$out/test-vm.log"
 start=$(date +%s)
 set +e
@@ -53,7 +65,7 @@ timeout "${ENGINE_VM_TIMEOUT:-1200}" qemu-system-x86_64 \
   -machine pc "${accel[@]}" -smp 2 -m "${ENGINE_VM_MEM:-1024}" \
   -nodefaults -no-user-config -display none -serial stdio -no-reboot \
   -kernel "$CACHE/bzImage" \
-  -append "console=ttyS0 loglevel=4 panic=-1 root=host rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$root/tests/vm/init.sh ENGINE_WS=$root ENGINE_TESTS=$WHAT" \
+  -append "console=ttyS0 loglevel=4 panic=-1 root=host rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$root/tests/vm/init.sh ENGINE_WS=$root ENGINE_VM_DIR=$snap ENGINE_TESTS=$WHAT ENGINE_BENCH=${ENGINE_VM_BENCH:-0}" \
   -fsdev local,id=host,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=host,mount_tag=host \
   -device virtio-rng-pci </dev/null 2>&1 | tee "$log"

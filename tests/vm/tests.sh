@@ -7,10 +7,12 @@
 set -u
 WS=$PWD
 WHAT=${1:-all}
-KO=$WS/kmod/container_monitor.ko
-PROBE=$WS/target/vm/kmod-probe
-BIN=$WS/target/release
-ROOTFS=$WS/target/rootfs
+# run.sh's snapshot of what is tested (the host tree may change while the guest runs).
+SNAP=${ENGINE_VM_DIR:?}
+KO=$SNAP/container_monitor.ko
+PROBE=$SNAP/kmod-probe
+BIN=$SNAP/bin
+ROOTFS=$SNAP/rootfs
 DEV=/dev/container_monitor
 INTERVAL_MS=200
 KMEMLEAK=/sys/kernel/debug/kmemleak
@@ -133,7 +135,11 @@ engine_tests() {
   done
   ok=$(engine ps --format json | jq '[.[] | select(.id | startswith("c")) | select(.exit_status == 0)] | length')
   check "200 runs exited 0 (got $ok)" test "$ok" = 200
-  [ "$ok" = 200 ] || head -5 /tmp/ctr/c*.out | head -40
+  if [ "$ok" != 200 ]; then
+    grep -h . /tmp/ctr/c*.out | sort | uniq -c | sort -rn | head -5
+    engine ps 2>&1 | tail -5
+    tail -20 /tmp/supervisor.log
+  fi
   check "stop background" engine stop background --time 1
   stop_supervisor
 }
@@ -186,6 +192,13 @@ kernel_checks() {
 [ -w $KMEMLEAK ] && echo scan >$KMEMLEAK && echo clear >$KMEMLEAK
 load_module
 probe_tests
+# Opt-in benchmark hook (ENGINE_VM_BENCH=1 make test-vm): bench/kmod_scan.sh prints its figure
+# between BENCH-JSON-BEGIN/END console lines, with the module loaded and these paths exported.
+if [ "${ENGINE_BENCH:-0}" = 1 ] && [ -f "$WS/bench/kmod_scan.sh" ]; then
+  say "bench/kmod_scan.sh"
+  ENGINE_VM_BIN=$BIN ENGINE_VM_ROOTFS=$ROOTFS ENGINE_VM_PROBE=$PROBE \
+    ENGINE_VM_INTERVAL_MS=$INTERVAL_MS bash "$WS/bench/kmod_scan.sh" || fail "bench/kmod_scan.sh"
+fi
 [ "$WHAT" = all ] && engine_tests
 unload_with_live_entries
 kernel_checks
