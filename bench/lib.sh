@@ -79,10 +79,10 @@ machine_json() {
         --arg hyperfine "$(hyperfine --version 2>/dev/null | head -1)" \
         --arg engine_commit "${BENCH_ENGINE_COMMIT:-$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)}" \
         --arg nofile "$(ulimit -Sn)" \
-        --arg built "$(date -u -r "$ENGINE" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)" \
+        --arg built "$(date -u -r "$ENGINE" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)" --arg bin "$BIN" \
         '{nproc: ($nproc | tonumber), cpu_model: $model, kernel: $kernel,
           mem_total_kib: ($mem | tonumber), engine_commit: $engine_commit,
-          open_files_limit: $nofile, engine_built: $built,
+          open_files_limit: $nofile, engine_built: $built, engine_bin_dir: $bin,
           versions: {crun: $crun, runc: $runc, bwrap: $bwrap, unshare: $unshare,
                      hyperfine: $hyperfine}}'
 }

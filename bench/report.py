@@ -596,7 +596,8 @@ def main():
                 ["open files limit (soft, raised by the bench)", machine.get("open_files_limit", "?")],
                 [
                     "engine",
-                    f"commit {machine.get('engine_commit', '?')}, `target/release/engine` built "
+                    f"commit {machine.get('engine_commit', '?')}; binaries in "
+                    f"`{machine.get('engine_bin_dir', 'target/release')}`, built "
                     f"{machine.get('engine_built') or '?'}",
                 ],
                 ["date (UTC)", f"{dates[0]} – {dates[-1]}" if dates else "?"],
