@@ -333,7 +333,7 @@ impl State {
                 return Ok(());
             }
             // Overflow: double the room and walk again.
-            let grown = self.shared_mm.capacity() * 2;
+            let grown = self.shared_mm.capacity().saturating_mul(2);
             self.shared_mm.clear();
             self.shared_mm.reserve(grown, GFP_KERNEL)?;
         }

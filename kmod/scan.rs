@@ -104,7 +104,7 @@ impl Walk<'_> {
                     &raw mut (*mm).__bindgen_anon_1.rss_stat[member as usize],
                 )
             };
-            pages += u64::try_from(sum).unwrap_or(0);
+            pages = pages.saturating_add(u64::try_from(sum).unwrap_or(0));
         }
         Ok(pages)
     }
@@ -137,7 +137,7 @@ impl Walk<'_> {
             // SAFETY: RCU read lock held, `task` listed.
             let pages = unsafe { self.resident_pages(task) }?;
             if let Some(total) = self.pages.get_mut(index) {
-                *total += pages;
+                *total = total.saturating_add(pages);
             }
         }
     }

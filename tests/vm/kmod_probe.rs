@@ -10,6 +10,8 @@
 //! - `hog <workers> <step-mib> <soft-mib> <hard-mib>`: a PID-namespace init whose `workers`
 //!   child processes (or itself, when 0) each grow by `step-mib` every 100 ms; expects one
 //!   SOFT and one HARD record, the init killed by SIGKILL, and the namespace emptied.
+//! - `vmshare <interval-ms>`: a namespace init with 24 MiB and 3 `CLONE_VM` children sharing
+//!   its address space is measured as one address space (24 MiB, not 96).
 //! - `gone <interval-ms>`: a namespace init that exits by itself leaves the module's list
 //!   (QUERY → ENOENT, one GONE record) within one interval of its exit.
 //! - `churn <count>`: `count` short-lived namespace inits registered while the scan runs;
@@ -57,6 +59,13 @@ extern "C" {
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
+    fn pause() -> i32;
+    fn clone(
+        f: extern "C" fn(*mut std::ffi::c_void) -> i32,
+        stack: *mut std::ffi::c_void,
+        flags: i32,
+        arg: *mut std::ffi::c_void, ...
+    ) -> i32;
     fn _exit(status: i32) -> !;
 }
 
@@ -316,6 +325,52 @@ fn hog(workers: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
     c.failed
 }
 
+extern "C" fn idle(_: *mut std::ffi::c_void) -> i32 {
+    loop {
+        // SAFETY: pause(2) only sleeps.
+        unsafe { pause() };
+    }
+}
+
+fn vmshare(interval_ms: u64) -> u32 {
+    const CLONE_VM: i32 = 0x100;
+    let mut c = Checks { failed: 0 };
+    let mut dev = open(true).expect("open device");
+    let init = spawn(true, || {
+        let mut keep = Vec::new();
+        grow(&mut keep, 24);
+        for _ in 0..3 {
+            let mut stack = vec![0u8; 64 << 10];
+            // SAFETY: the stack stays allocated (leaked) for the child's life; `idle` touches
+            // nothing of ours.
+            let top = unsafe { stack.as_mut_ptr().add(stack.len()) };
+            std::mem::forget(stack);
+            // SAFETY: glibc's clone(3) runs `idle` on `top` in a child that shares our memory.
+            let pid = unsafe {
+                clone(idle, top.cast(), CLONE_VM | SIGCHLD as i32, std::ptr::null_mut())
+            };
+            if pid < 0 {
+                return 1;
+            }
+        }
+        sleep_forever()
+    });
+    let (soft, hard) = (40 << 20, 1 << 30);
+    c.check("register", register(&dev, init, soft, hard, "vmshare").is_ok(), String::new());
+    std::thread::sleep(Duration::from_millis(interval_ms * 4 + 400));
+    let rss = query(&dev, init).unwrap_or(0);
+    c.check(
+        &format!("shared address space counted once (rss {} MiB)", rss >> 20),
+        (24 << 20..soft).contains(&rss),
+        "want 24..40 MiB".into(),
+    );
+    let e = read_event(&mut dev);
+    c.check("no SOFT record", matches!(e, Ok(None)), format!("{e:?}"));
+    c.check("unregister", unregister(&dev, init).is_ok(), String::new());
+    kill_and_reap(init);
+    c.failed
+}
+
 fn gone(interval_ms: u64) -> u32 {
     let mut c = Checks { failed: 0 };
     let mut dev = open(true).expect("open device");
@@ -446,6 +501,7 @@ fn main() -> ExitCode {
         Some("errnos") => errnos(),
         Some("hog") => hog(num(1) as usize, num(2) as usize, num(3), num(4)),
         Some("gone") => gone(num(1)),
+        Some("vmshare") => vmshare(num(1)),
         Some("churn") => churn(num(1) as usize),
         Some("hold") => hold(num(1) as usize),
         Some("watch-exit") => watch_exit(num(1) as i32, num(2)),
@@ -462,7 +518,7 @@ fn main() -> ExitCode {
             0
         }
         _ => {
-            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|gone MS|churn N|hold N|query PID|watch-exit PID MS");
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|vmshare MS|gone MS|churn N|hold N|query PID|watch-exit PID MS");
             return ExitCode::from(2);
         }
     };

@@ -50,6 +50,8 @@ probe_tests() {
   check "single-process hog killed" "$PROBE" hog 0 4 16 32
   say "memory spread over 4 child processes (kmod-probe hog 4 ...)"
   check "4-worker hog killed" "$PROBE" hog 4 1 16 32
+  say "threads and CLONE_VM children share one address space"
+  check "shared address space counted once" "$PROBE" vmshare $INTERVAL_MS
   say "a container that exits by itself"
   check "gone within one interval" "$PROBE" gone $INTERVAL_MS
   say "200 short-lived namespaces registered while scanning"
@@ -173,8 +175,7 @@ kernel_checks() {
   if [ -w $KMEMLEAK ]; then
     # kmemleak reports objects unreferenced for 5 s or more; scan twice to settle.
     sleep 5
-    echo scan >$KMEMLEAK
-    echo scan >$KMEMLEAK
+    check "kmemleak scan" eval "echo scan >$KMEMLEAK && echo scan >$KMEMLEAK"
     local leaks
     leaks=$(cat $KMEMLEAK)
     if [ -n "$leaks" ]; then
