@@ -33,11 +33,16 @@ impl Client {
     /// # Errors
     /// Transport failures and error answers.
     pub fn call(&mut self, request: Request) -> Result<Response> {
-        frame::write_frame(&mut self.stream, &RequestFrame::new(request))
-            .context("cannot send request to the supervisor")?;
-        let resp: Response = frame::read_frame(&mut self.stream)
-            .context("cannot read the supervisor's answer")?
-            .ok_or_else(|| anyhow!("the supervisor closed the connection"))?;
+        let sent = frame::write_frame(&mut self.stream, &RequestFrame::new(request));
+        // A refused client (e.g. wrong uid) is answered and closed before its request is
+        // read: read that answer before reporting the failed send.
+        let read: Result<Option<Response>, _> = frame::read_frame(&mut self.stream);
+        let resp = match (sent, read) {
+            (_, Ok(Some(resp))) => resp,
+            (Err(e), _) => return Err(e).context("cannot send request to the supervisor"),
+            (Ok(()), Ok(None)) => bail!("the supervisor closed the connection"),
+            (Ok(()), Err(e)) => return Err(e).context("cannot read the supervisor's answer"),
+        };
         match resp {
             Response::Error(e) => Err(anyhow!(e.message)),
             other => Ok(other),

@@ -179,6 +179,7 @@ impl TestSupervisor {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let _ = s.write_all(bytes);
         let resp = frame::read_frame::<_, Response>(&mut s).ok().flatten();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let mut rest = [0u8; 1];
         let closed = matches!(s.read(&mut rest), Ok(0) | Err(_));
         (resp, closed)

@@ -7,13 +7,17 @@ use crate::client::Client;
 use crate::logs::follow::{inode, LogCursor};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
 use anyhow::{Context, Result};
-use proto::api::Request;
+use logfile::Run;
+use proto::api::{ContainerInfo, Request};
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
-/// How often a follower looks for new output, and asks whether the container has ended.
-const POLL: Duration = Duration::from_millis(100);
+/// Shortest pause of a follower between looks for new output (after output arrived).
+const POLL_MIN: Duration = Duration::from_millis(2);
+/// Longest pause of a follower between looks for new output (when idle).
+const POLL_MAX: Duration = Duration::from_millis(100);
 
 /// Runs `engine logs`.
 ///
@@ -41,61 +45,139 @@ pub fn run(socket: &Path, args: &LogsArgs) -> Result<i32> {
     let info = client.container(Request::Inspect {
         id: args.id.clone(),
     })?;
-    let log = Path::new(&info.log_path).to_path_buf();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut printer = Printer::new(opts);
-    let mut runs = Vec::new();
+    let mut sink = Printed {
+        printer: Printer::new(opts),
+        out: std::io::stdout().lock(),
+    };
+    let ended = if args.follow && !info.state.is_ended() {
+        Some(EndWatch::start(socket, &args.id)?)
+    } else {
+        None
+    };
+    walk(Path::new(&info.log_path), ended.as_ref(), &mut sink)?;
+    sink.printer.finish(&mut sink.out)?;
+    sink.out.flush()?;
+    Ok(0)
+}
 
+/// Where [`walk`] hands the runs it reads.
+pub trait RunSink {
+    /// One run of bytes, in write order.
+    ///
+    /// # Errors
+    /// Write errors.
+    fn emit(&mut self, run: &Run) -> std::io::Result<()>;
+    /// Called before each pause while following (flush what is held).
+    ///
+    /// # Errors
+    /// Write errors.
+    fn idle(&mut self) -> std::io::Result<()>;
+}
+
+struct Printed<W: Write> {
+    printer: Printer,
+    out: W,
+}
+
+impl<W: Write> RunSink for Printed<W> {
+    fn emit(&mut self, run: &Run) -> std::io::Result<()> {
+        self.printer.push(run, &mut self.out)
+    }
+    fn idle(&mut self) -> std::io::Result<()> {
+        self.printer.release(&mut self.out)?;
+        self.out.flush()
+    }
+}
+
+/// Learns when a container has ended (its log complete) by a `Wait` request on its own
+/// connection, answered by the supervisor at that moment.
+#[derive(Debug)]
+pub struct EndWatch {
+    ended: Arc<OnceLock<Result<ContainerInfo, String>>>,
+}
+
+impl EndWatch {
+    /// Sends `Wait{id}` from a thread.
+    ///
+    /// # Errors
+    /// The supervisor cannot be reached.
+    pub fn start(socket: &Path, id: &str) -> Result<Self> {
+        let mut client = Client::connect(socket)?;
+        let ended = Arc::new(OnceLock::new());
+        let slot = Arc::clone(&ended);
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            let r = client
+                .container(Request::Wait { id })
+                .map_err(|e| format!("{e:#}"));
+            let _ = slot.set(r);
+        });
+        Ok(Self { ended })
+    }
+
+    /// The final record once the container has ended (or the error of waiting for it).
+    pub fn get(&self) -> Option<&Result<ContainerInfo, String>> {
+        self.ended.get()
+    }
+}
+
+/// Reads a container's log from its oldest generation on, handing every run to `sink`; with an
+/// [`EndWatch`], keeps reading (across rotations) until the container has ended, then reads
+/// the last bytes.
+///
+/// # Errors
+/// Unreadable files, a lost connection, or an error of `emit`/`idle`.
+pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Result<()> {
+    let mut runs = Vec::new();
     // Older generations first (skipping the one the cursor holds), then the current file.
-    let mut cursor = LogCursor::open(&log)?;
-    for file in logfile::rotate::files(&log) {
+    let mut cursor = LogCursor::open(log)?;
+    for file in logfile::rotate::files(log) {
         if cursor
             .as_ref()
             .is_some_and(|c| inode(&file) == Some(c.ino()))
         {
             break;
         }
-        for run in
-            logfile::read_runs(&file).with_context(|| format!("cannot read {}", file.display()))?
-        {
-            printer.push(&run, &mut out)?;
+        let file_runs =
+            logfile::read_runs(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        for run in &file_runs {
+            sink.emit(run)?;
         }
     }
-    let mut ended = !args.follow || info.state.is_ended();
+    let mut ended = follow.is_none();
+    let mut pause = POLL_MIN;
     loop {
         if let Some(c) = cursor.as_mut() {
             c.poll(&mut runs)
                 .with_context(|| format!("cannot read {}", log.display()))?;
+            if !runs.is_empty() {
+                pause = POLL_MIN;
+            }
             for run in runs.drain(..) {
-                printer.push(&run, &mut out)?;
+                sink.emit(&run)?;
             }
             if c.rotated() {
                 // Drained above after the rotation was visible: move to the new file.
-                cursor = LogCursor::open(&log)?;
+                cursor = LogCursor::open(log)?;
                 continue;
             }
         } else {
-            cursor = LogCursor::open(&log)?;
+            cursor = LogCursor::open(log)?;
             if cursor.is_some() {
                 continue;
             }
         }
         if ended {
-            break;
+            return Ok(());
         }
-        printer.release(&mut out)?;
-        out.flush()?;
-        std::thread::sleep(POLL);
-        // Ended means the log is complete: one more pass prints the last bytes.
-        ended = client
-            .container(Request::Inspect {
-                id: args.id.clone(),
-            })?
-            .state
-            .is_ended();
+        sink.idle()?;
+        // Ended means the log is complete: one more pass reads the last bytes.
+        if let Some(r) = follow.and_then(EndWatch::get) {
+            r.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+            ended = true;
+            continue;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(POLL_MAX);
     }
-    printer.finish(&mut out)?;
-    out.flush()?;
-    Ok(0)
 }

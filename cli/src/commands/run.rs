@@ -1,12 +1,16 @@
 //! `engine run`: start a container, wait for it to end, exit with its status. SIGINT and
 //! SIGTERM to this client are forwarded as a stop; it keeps waiting for the final status.
+//! While it waits it prints the container's output (stdout to stdout, stderr to stderr), as
+//! `docker run` does.
 
 use crate::args::StartArgs;
 use crate::client::Client;
 use anyhow::Result;
+use logfile::Run;
 use proto::api::{Request, DEFAULT_STOP_GRACE_MS};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Runs `engine run`; returns the container's exit status (code, or 128+signal).
@@ -20,7 +24,7 @@ pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let handle = signals.handle();
     let mut client = Client::connect(socket)?;
-    client.container(Request::Start(spec))?;
+    let info = client.container(Request::Start(spec))?;
     let forwarder = {
         let socket: PathBuf = socket.to_path_buf();
         let id = id.clone();
@@ -39,8 +43,37 @@ pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
             }
         })
     };
+    // Attached like `docker run`: the container's stdout and stderr, as stored in its log.
+    let mut attached = Attached {
+        out: std::io::stdout(),
+        err: std::io::stderr(),
+    };
+    let watch = super::logs::EndWatch::start(socket, &id)?;
+    if let Err(e) = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached) {
+        tracing::warn!(error = %e, "cannot show the container's output");
+    }
     let info = client.container(Request::Wait { id })?;
     handle.close();
     let _ = forwarder.join();
     Ok(info.exit_status.unwrap_or(1))
+}
+
+/// Writes a container's stdout runs to our stdout and its stderr runs to our stderr.
+struct Attached {
+    out: std::io::Stdout,
+    err: std::io::Stderr,
+}
+
+impl super::logs::RunSink for Attached {
+    fn emit(&mut self, run: &Run) -> std::io::Result<()> {
+        if run.stream == logfile::STDERR {
+            self.err.write_all(&run.data)
+        } else {
+            self.out.write_all(&run.data)
+        }
+    }
+    fn idle(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.err.flush()
+    }
 }
