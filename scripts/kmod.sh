@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Builds kmod/container_monitor.ko against the cached test kernel (scripts/kernel.sh builds it
-# when missing). CLIPPY=1 builds it with clippy as the Rust driver. Any compiler or clippy
-# warning fails the build.
+# when missing). By default the Rust code is compiled by clippy-driver (Kbuild's CLIPPY=1: the
+# same compilation as rustc plus clippy's lints, so the module is built and linted at once);
+# CLIPPY=0 uses plain rustc. Any compiler or clippy warning fails the build.
 set -euo pipefail
+if [ -z "${CLIPPY:-}" ]; then
+  CLIPPY=0
+  command -v clippy-driver >/dev/null && CLIPPY=1
+fi
+[ "$CLIPPY" = 1 ] || CLIPPY=
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${ENGINE_KERNEL_CACHE:-/var/cache/engine/kernel-7.3}
