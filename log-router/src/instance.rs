@@ -1,4 +1,4 @@
-//! One live sink context: a safe wrapper over `create`/`write`/`flush`/`destroy`.
+//! One live sink context: a safe wrapper over `create`/`write`/`write_batch`/`flush`/`destroy`.
 //!
 //! The wrapper is `Send` but not `Sync`: it is created on the router thread, then owned by one
 //! worker thread, which is the threading rule of the ABI (calls for one context never overlap).
@@ -30,40 +30,44 @@ impl CallError {
     }
 }
 
-/// An error buffer handed to a sink.
-struct ErrBuf([c_char; ENGINE_SINK_ERROR_CAP]);
+/// An error buffer handed to a sink; reused across calls (only its first byte is reset).
+struct ErrBuf(Box<[c_char; ENGINE_SINK_ERROR_CAP]>);
 
 impl ErrBuf {
     fn new() -> Self {
-        Self([0; ENGINE_SINK_ERROR_CAP])
+        Self(Box::new([0; ENGINE_SINK_ERROR_CAP]))
     }
 
-    fn ptr(&mut self) -> *mut c_char {
+    /// The buffer, emptied, for one call.
+    fn arm(&mut self) -> *mut c_char {
+        self.0[0] = 0;
         self.0.as_mut_ptr()
     }
 
     /// The message, or `fallback` when the sink wrote none.
-    fn message(mut self, fallback: &str) -> String {
+    fn message(&mut self, fallback: impl FnOnce() -> String) -> String {
         self.0[ENGINE_SINK_ERROR_CAP - 1] = 0;
         // SAFETY: the buffer is NUL-terminated (last byte forced to 0 above).
         let m = unsafe { CStr::from_ptr(self.0.as_ptr()) }.to_string_lossy();
         let m = m.trim();
         if m.is_empty() {
-            fallback.to_string()
+            fallback()
         } else {
             m.replace('\n', " ")
         }
     }
-}
 
-/// Maps a return code to a result.
-fn status(code: i32, err: ErrBuf) -> Result<(), CallError> {
-    let fallback = format!("sink returned {code} without a message");
-    match code {
-        ENGINE_SINK_OK => Ok(()),
-        ENGINE_SINK_FATAL => Err(CallError::Fatal(err.message(&fallback))),
-        ENGINE_SINK_RETRY => Err(CallError::Retry(err.message(&fallback))),
-        _ => Err(CallError::Failed(err.message(&fallback))),
+    /// Maps a return code to a result.
+    fn status(&mut self, code: i32) -> Result<(), CallError> {
+        if code == ENGINE_SINK_OK {
+            return Ok(());
+        }
+        let m = self.message(|| format!("sink returned {code} without a message"));
+        Err(match code {
+            ENGINE_SINK_FATAL => CallError::Fatal(m),
+            ENGINE_SINK_RETRY => CallError::Retry(m),
+            _ => CallError::Failed(m),
+        })
     }
 }
 
@@ -81,18 +85,26 @@ pub fn validate(sink: &LoadedSink, config: &[u8]) -> Result<(), String> {
         f(
             config.as_ptr(),
             config.len(),
-            err.ptr(),
+            err.arm(),
             ENGINE_SINK_ERROR_CAP,
         )
     };
-    status(code, err).map_err(|e| e.message().to_string())
+    err.status(code).map_err(|e| e.message().to_string())
 }
 
 /// A created context, destroyed on drop.
-#[derive(Debug)]
 pub struct SinkInstance {
     sink: &'static LoadedSink,
     ctx: NonNull<c_void>,
+    err: ErrBuf,
+}
+
+impl std::fmt::Debug for SinkInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkInstance")
+            .field("sink", &self.sink.name)
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the ABI allows a context to be used from any thread as long as calls never overlap;
@@ -111,13 +123,14 @@ impl SinkInstance {
             (sink.create)(
                 config.as_ptr(),
                 config.len(),
-                err.ptr(),
+                err.arm(),
                 ENGINE_SINK_ERROR_CAP,
             )
         };
-        NonNull::new(ctx)
-            .map(|ctx| Self { sink, ctx })
-            .ok_or_else(|| err.message("create failed without a message"))
+        match NonNull::new(ctx) {
+            Some(ctx) => Ok(Self { sink, ctx, err }),
+            None => Err(err.message(|| "create failed without a message".into())),
+        }
     }
 
     /// The library this context belongs to.
@@ -130,12 +143,48 @@ impl SinkInstance {
     /// # Errors
     /// [`CallError`].
     pub fn write(&mut self, record: &EngineSinkRecord) -> Result<(), CallError> {
-        let mut err = ErrBuf::new();
+        let err = self.err.arm();
         // SAFETY: ctx is live (destroyed only in Drop); the record and buffer are valid.
-        let code = unsafe {
-            (self.sink.write)(self.ctx.as_ptr(), record, err.ptr(), ENGINE_SINK_ERROR_CAP)
+        let code =
+            unsafe { (self.sink.write)(self.ctx.as_ptr(), record, err, ENGINE_SINK_ERROR_CAP) };
+        self.err.status(code)
+    }
+
+    /// Hands over `records` (consecutive slices of one buffer): with `write_batch` when the
+    /// sink has it, else `write` per record. Returns how many were taken, and the error that
+    /// stopped the rest.
+    pub fn write_records(
+        &mut self,
+        records: &[EngineSinkRecord],
+    ) -> (usize, Result<(), CallError>) {
+        let Some(batch) = self.sink.write_batch else {
+            for (i, r) in records.iter().enumerate() {
+                if let Err(e) = self.write(r) {
+                    return (i, Err(e));
+                }
+            }
+            return (records.len(), Ok(()));
         };
-        status(code, err)
+        let mut taken = 0usize;
+        let err = self.err.arm();
+        // SAFETY: ctx is live; the records, `taken` and the buffer are valid for the call.
+        let code = unsafe {
+            batch(
+                self.ctx.as_ptr(),
+                records.as_ptr(),
+                records.len(),
+                &mut taken,
+                err,
+                ENGINE_SINK_ERROR_CAP,
+            )
+        };
+        let result = self.err.status(code);
+        let taken = if result.is_ok() {
+            records.len()
+        } else {
+            taken.min(records.len())
+        };
+        (taken, result)
     }
 
     /// Calls `flush`.
@@ -143,11 +192,10 @@ impl SinkInstance {
     /// # Errors
     /// [`CallError`].
     pub fn flush(&mut self) -> Result<(), CallError> {
-        let mut err = ErrBuf::new();
+        let err = self.err.arm();
         // SAFETY: ctx is live; the buffer is valid.
-        let code =
-            unsafe { (self.sink.flush)(self.ctx.as_ptr(), err.ptr(), ENGINE_SINK_ERROR_CAP) };
-        status(code, err)
+        let code = unsafe { (self.sink.flush)(self.ctx.as_ptr(), err, ENGINE_SINK_ERROR_CAP) };
+        self.err.status(code)
     }
 }
 

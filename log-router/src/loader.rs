@@ -8,8 +8,8 @@
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use sink_abi::ffi::{
-    CreateFn, DestroyFn, EngineSinkEntry, EntryFn, FlushFn, ValidateFn, WriteFn,
-    ENGINE_SINK_ABI_VERSION, ENGINE_SINK_ENTRY_SYMBOL,
+    CreateFn, DestroyFn, EngineSinkEntry, EntryFn, FlushFn, ValidateFn, WriteBatchFn, WriteFn,
+    ENGINE_SINK_ABI_VERSION, ENGINE_SINK_ENTRY_MIN_SIZE, ENGINE_SINK_ENTRY_SYMBOL,
 };
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -87,7 +87,7 @@ pub enum LoadError {
         found: u32,
     },
     /// The entry is shorter than version 1 requires.
-    #[error("sink {path}: entry struct_size {found} is smaller than the {needed} bytes of ABI version 1")]
+    #[error("sink {path}: entry struct_size {found} is smaller than the {needed} bytes ABI version 1 requires")]
     StructSize {
         /// Path.
         path: PathBuf,
@@ -118,6 +118,7 @@ pub struct LoadedSink {
     pub(crate) write: WriteFn,
     pub(crate) flush: FlushFn,
     pub(crate) destroy: DestroyFn,
+    pub(crate) write_batch: Option<WriteBatchFn>,
 }
 
 /// Resolves a sink name or path to the library file to load.
@@ -242,7 +243,7 @@ fn load(path: &Path) -> Result<LoadedSink, LoadError> {
             found: version,
         });
     }
-    let needed = std::mem::size_of::<EngineSinkEntry>();
+    let needed = ENGINE_SINK_ENTRY_MIN_SIZE;
     if (size as usize) < needed {
         return Err(LoadError::StructSize {
             path: path.to_path_buf(),
@@ -250,8 +251,14 @@ fn load(path: &Path) -> Result<LoadedSink, LoadError> {
             needed,
         });
     }
-    // SAFETY: version and size checked: the sink provides a full version-1 entry, static.
+    // SAFETY: version and size checked: the sink provides at least the fields before
+    // `write_batch`, static; `write_batch` is read only when `struct_size` covers it.
     let e: &'static EngineSinkEntry = unsafe { &*entry };
+    let write_batch = if size as usize >= std::mem::size_of::<EngineSinkEntry>() {
+        e.write_batch
+    } else {
+        None
+    };
     let missing = |function| LoadError::MissingFunction {
         path: path.to_path_buf(),
         function,
@@ -272,6 +279,7 @@ fn load(path: &Path) -> Result<LoadedSink, LoadError> {
         write: e.write.ok_or_else(|| missing("write"))?,
         flush: e.flush.ok_or_else(|| missing("flush"))?,
         destroy: e.destroy.ok_or_else(|| missing("destroy"))?,
+        write_batch,
     })
 }
 

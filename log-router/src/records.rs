@@ -1,8 +1,8 @@
-//! A chunk of bytes read at once from one stream, and its split into records: one record per
-//! line (line feed included), lines longer than [`ENGINE_SINK_MAX_RECORD`] cut into pieces,
-//! and a trailing piece without a line feed. A record not ending in a line feed is partial.
+//! A chunk of bytes read at once from one stream, and its split into records: whole lines (as
+//! many as fit in [`ENGINE_SINK_MAX_RECORD`]), or a piece of a line without a line feed
+//! (partial: a line longer than the limit, or not finished yet).
 
-use sink_abi::ffi::ENGINE_SINK_MAX_RECORD;
+use sink_abi::ffi::{EngineSinkRecord, ENGINE_SINK_MAX_RECORD};
 use sink_abi::{Record, Stream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub fn cut(data: &[u8], last: bool, held_since: Option<Instant>, now: Instant) -
     if last || data.last() == Some(&b'\n') {
         return Cut::All;
     }
-    if let Some(pos) = data.iter().rposition(|&b| b == b'\n') {
+    if let Some(pos) = memchr::memrchr(b'\n', data) {
         return Cut::Upto(pos + 1);
     }
     if data.len() >= ENGINE_SINK_MAX_RECORD || held_since.is_some_and(|t| now >= t + PARTIAL_HOLD) {
@@ -40,8 +40,8 @@ pub fn cut(data: &[u8], last: bool, held_since: Option<Instant>, now: Instant) -
     Cut::Hold
 }
 
-/// Bytes read together from one stream of one container, shared by every sink of it.
-#[derive(Debug)]
+/// Bytes read together from one stream of one container, shared by every sink of it, with
+/// their C records built once.
 pub struct Chunk {
     /// Container id.
     pub container_id: String,
@@ -51,9 +51,29 @@ pub struct Chunk {
     pub timestamp_ns: u64,
     /// The bytes.
     pub data: Vec<u8>,
+    /// The records, pointing into `data` and `container_id` (whose heap buffers never move or
+    /// change while the chunk lives).
+    ffi: Vec<EngineSinkRecord>,
     /// Holders that still have to release the chunk before its bytes may be consumed from the
     /// pipe (blocking sinks plus the router itself).
     pending: AtomicUsize,
+}
+
+// SAFETY: the raw pointers in `ffi` point into the chunk's own immutable heap buffers; the
+// chunk is never mutated after construction except through the atomic counter.
+unsafe impl Send for Chunk {}
+// SAFETY: as above; shared access only reads.
+unsafe impl Sync for Chunk {}
+
+impl std::fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunk")
+            .field("container_id", &self.container_id)
+            .field("stream", &self.stream)
+            .field("len", &self.data.len())
+            .field("records", &self.ffi.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Chunk {
@@ -65,11 +85,24 @@ impl Chunk {
         data: Vec<u8>,
         holders: usize,
     ) -> Self {
+        let ffi = split(&data)
+            .map(|(piece, partial)| {
+                Record {
+                    container_id: &container_id,
+                    stream,
+                    timestamp_ns,
+                    partial,
+                    data: piece,
+                }
+                .to_ffi()
+            })
+            .collect();
         Self {
             container_id,
             stream,
             timestamp_ns,
             data,
+            ffi,
             pending: AtomicUsize::new(holders),
         }
     }
@@ -79,19 +112,21 @@ impl Chunk {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
+    /// The C records, in order: consecutive slices of [`Chunk::data`].
+    pub fn ffi(&self) -> &[EngineSinkRecord] {
+        &self.ffi
+    }
+
     /// The records of this chunk, in order.
     pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
-        split(&self.data).map(move |(data, partial)| Record {
-            container_id: &self.container_id,
-            stream: self.stream,
-            timestamp_ns: self.timestamp_ns,
-            partial,
-            data,
-        })
+        // SAFETY: the records point into this chunk's buffers, alive as long as `self`.
+        self.ffi.iter().map(|r| unsafe { Record::from_ffi(r) })
     }
 }
 
-/// Splits bytes into `(piece, partial)` records.
+/// Splits bytes into `(piece, partial)` records of at most [`ENGINE_SINK_MAX_RECORD`] bytes:
+/// whole lines, as many as fit, cut right after a line feed; or, when the window holds no line
+/// feed, a piece of a line (partial).
 pub fn split(data: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     let mut rest = data;
     std::iter::from_fn(move || {
@@ -99,10 +134,7 @@ pub fn split(data: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
             return None;
         }
         let window = &rest[..rest.len().min(ENGINE_SINK_MAX_RECORD)];
-        let end = window
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(window.len(), |i| i + 1);
+        let end = memchr::memrchr(b'\n', window).map_or(window.len(), |i| i + 1);
         let (piece, tail) = rest.split_at(end);
         rest = tail;
         Some((piece, piece.last() != Some(&b'\n')))
@@ -116,15 +148,13 @@ mod tests {
     #[test]
     fn lines_pieces_and_tail() {
         let got: Vec<_> = split(b"a\nbc\n\nd").collect();
-        assert_eq!(
-            got,
-            vec![
-                (&b"a\n"[..], false),
-                (b"bc\n", false),
-                (b"\n", false),
-                (b"d", true)
-            ]
-        );
+        assert_eq!(got, vec![(&b"a\nbc\n\n"[..], false), (b"d", true)]);
+        let many: Vec<u8> = b"0123456789\n".repeat(3000);
+        let recs: Vec<_> = split(&many).collect();
+        assert!(recs.iter().all(|(p, partial)| !partial
+            && p.len() <= ENGINE_SINK_MAX_RECORD
+            && p.len() % 11 == 0));
+        assert_eq!(recs.len(), 3);
         let long = vec![b'x'; ENGINE_SINK_MAX_RECORD * 2 + 3];
         let mut data = long.clone();
         data.push(b'\n');

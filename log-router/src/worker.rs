@@ -176,7 +176,7 @@ impl SinkHandle {
         let queued = self.shared.queued_bytes.load(Ordering::Acquire);
         if !hold && queued > 0 && queued + len > self.max_buffer {
             self.shared
-                .drop_records(chunk.records().count() as u64, len as u64);
+                .drop_records(chunk.ffi().len() as u64, len as u64);
             return false;
         }
         self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
@@ -270,17 +270,21 @@ impl Worker {
 
     /// Writes every record of the chunk, then flushes.
     fn deliver(&mut self, h: &mut Hold<'_>) {
-        let chunk = h.chunk;
-        let mut records = chunk.records();
-        while let Some(rec) = records.next() {
-            let ffi = rec.to_ffi();
-            if !self.call(&mut |i| i.write(&ffi), Some(&mut *h)) {
-                let rest: Vec<_> = records.collect();
-                let bytes = rec.data.len() + rest.iter().map(|r| r.data.len()).sum::<usize>();
-                self.shared
-                    .drop_records(1 + rest.len() as u64, bytes as u64);
-                return;
-            }
+        let recs = h.chunk.ffi();
+        let mut done = 0;
+        let ok = self.call(
+            &mut |i| {
+                let (taken, result) = i.write_records(&recs[done..]);
+                done += taken;
+                result
+            },
+            Some(&mut *h),
+        );
+        if !ok {
+            let bytes: usize = recs[done..].iter().map(|r| r.data_len).sum();
+            self.shared
+                .drop_records((recs.len() - done) as u64, bytes as u64);
+            return;
         }
         self.call(&mut |i| i.flush(), Some(h));
     }

@@ -1,6 +1,6 @@
 //! A sink written in Rust outside the workspace, used by tests/plugins.rs.
 //! Option `out=<path>`: each record is appended as "<stream> <flags> <len> <id>\n<data>\n".
-//! Option `panic-on=<text>`: panics in `write` when a record starts with that text.
+//! Option `panic-on=<text>`: panics in `write` when a record contains that text.
 
 use sink_abi::{Config, ConfigError, Record, Sink, SinkError};
 use std::fs::File;
@@ -33,7 +33,7 @@ impl Sink for Probe {
 
     fn write(&mut self, r: &Record<'_>) -> Result<(), SinkError> {
         if let Some(p) = &self.panic_on {
-            if r.data.starts_with(p.as_bytes()) {
+            if r.data.windows(p.len()).any(|w| w == p.as_bytes()) {
                 panic!("asked to panic on {p}");
             }
         }

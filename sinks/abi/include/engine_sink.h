@@ -7,7 +7,8 @@
  *
  * returning a pointer to a static, immutable engine_sink_entry_t. The log-router reads
  * abi_version and struct_size first and refuses the library (without calling anything else)
- * when the version is not one it supports or struct_size is smaller than it needs.
+ * when the version is not one it supports or struct_size is smaller than it needs (56 bytes on
+ * LP64: everything up to write_batch, which is optional).
  * The library is never unloaded.
  *
  * Lifecycle per container and sink: validate (at configuration time, optional), create once,
@@ -44,8 +45,9 @@ extern "C" {
 #define ENGINE_SINK_STREAM_STDOUT 1u
 #define ENGINE_SINK_STREAM_STDERR 2u
 
-/* The record does not end with a line feed: the line continues in the next record of the same
- * stream, unless the stream ended. */
+/* A record holds whole lines (each with its line feed), as many as fit in
+ * ENGINE_SINK_MAX_RECORD, or a piece of a line with no line feed in it, flagged PARTIAL: the
+ * line continues in the next record of the same stream, unless the stream ended. */
 #define ENGINE_SINK_FLAG_PARTIAL 1u
 
 /* Largest record data the router passes, in bytes. */
@@ -72,7 +74,8 @@ typedef struct engine_sink_record {
     size_t data_len;           /* 1..ENGINE_SINK_MAX_RECORD */
 } engine_sink_record_t;
 
-/* The exported table. 56 bytes on LP64. Later versions only append fields. */
+/* The exported table. 64 bytes on LP64 (56 without write_batch, also accepted). Later versions
+ * only append fields. */
 typedef struct engine_sink_entry {
     uint32_t abi_version;      /* ENGINE_SINK_ABI_VERSION */
     uint32_t struct_size;      /* sizeof(engine_sink_entry_t) */
@@ -95,6 +98,14 @@ typedef struct engine_sink_entry {
 
     /* Frees the context. Called exactly once per successful create. */
     void (*destroy)(void *ctx);
+
+    /* Optional (may be NULL, or absent when struct_size is 56): takes several records at once,
+     * as if write were called on each in order. The records of one batch are consecutive
+     * slices of one buffer (records[i + 1].data == records[i].data + records[i].data_len), so a
+     * sink may write them with a single call. Sets *taken to the number of records taken (all
+     * on ENGINE_SINK_OK); on an error the router retries from the first record not taken. */
+    int32_t (*write_batch)(void *ctx, const engine_sink_record_t *records, size_t count,
+                           size_t *taken, char *err, size_t err_cap);
 } engine_sink_entry_t;
 
 /* The symbol every sink exports. */

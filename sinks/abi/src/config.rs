@@ -222,7 +222,9 @@ pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, ConfigError> {
     let bad = || ConfigError(format!("`{text}` is not a duration (e.g. 500ms, 10s, 2m)"));
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
     let secs = match unit {

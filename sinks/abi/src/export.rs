@@ -6,7 +6,7 @@ use crate::ffi::{
     write_error, EngineSinkEntry, EngineSinkRecord, ENGINE_SINK_ABI_VERSION, ENGINE_SINK_ERROR,
     ENGINE_SINK_FATAL, ENGINE_SINK_OK, ENGINE_SINK_RETRY,
 };
-use crate::sink::{Record, Sink, SinkError};
+use crate::sink::{Batch, BatchError, Record, Sink, SinkError};
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -40,6 +40,7 @@ pub const fn entry_for<S: Sink>(name: &'static str) -> EngineSinkEntry {
         write: Some(write::<S>),
         flush: Some(flush::<S>),
         destroy: Some(destroy::<S>),
+        write_batch: Some(write_batch::<S>),
     }
 }
 
@@ -137,6 +138,45 @@ unsafe extern "C" fn write<S: Sink>(
         let rec = unsafe { Record::from_ffi(record) };
         sink.write(&rec)
     }));
+    // SAFETY: the ABI requires a valid error buffer.
+    unsafe { status(r, err, cap) }
+}
+
+unsafe extern "C" fn write_batch<S: Sink>(
+    ctx: *mut c_void,
+    records: *const EngineSinkRecord,
+    count: usize,
+    taken: *mut usize,
+    err: *mut c_char,
+    cap: usize,
+) -> i32 {
+    let mut done = 0;
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `ctx` came from `create::<S>` and the router never shares it between threads.
+        let sink = unsafe { &mut *ctx.cast::<S>() };
+        let recs = if records.is_null() || count == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the ABI requires `count` valid records for the duration of the call.
+            unsafe { std::slice::from_raw_parts(records, count) }
+        };
+        // SAFETY: the ABI guarantees valid, consecutive records for the call.
+        let batch = unsafe { Batch::from_ffi(recs) };
+        match sink.write_batch(&batch) {
+            Ok(()) => {
+                done = count;
+                Ok(())
+            }
+            Err(BatchError { taken, error }) => {
+                done = taken.min(count);
+                Err(error)
+            }
+        }
+    }));
+    if !taken.is_null() {
+        // SAFETY: the ABI requires `taken` to be NULL or valid for a write.
+        unsafe { *taken = done };
+    }
     // SAFETY: the ABI requires a valid error buffer.
     unsafe { status(r, err, cap) }
 }

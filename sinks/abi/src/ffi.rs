@@ -88,6 +88,16 @@ pub type WriteFn = unsafe extern "C" fn(
 ) -> i32;
 /// `int32_t flush(void *ctx, char *err, size_t err_cap)`.
 pub type FlushFn = unsafe extern "C" fn(ctx: *mut c_void, err: *mut c_char, err_cap: usize) -> i32;
+/// `int32_t write_batch(void *ctx, const engine_sink_record_t *records, size_t count,
+/// size_t *taken, char *err, size_t err_cap)`.
+pub type WriteBatchFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    records: *const EngineSinkRecord,
+    count: usize,
+    taken: *mut usize,
+    err: *mut c_char,
+    err_cap: usize,
+) -> i32;
 /// `void destroy(void *ctx)`.
 pub type DestroyFn = unsafe extern "C" fn(ctx: *mut c_void);
 /// `const engine_sink_entry_t *engine_sink_entry(void)`.
@@ -114,7 +124,17 @@ pub struct EngineSinkEntry {
     pub flush: Option<FlushFn>,
     /// Frees the instance; required. Called exactly once per successful `create`.
     pub destroy: Option<DestroyFn>,
+    /// Takes several records at once; optional (NULL: the router calls `write` per record).
+    /// Present when `struct_size` covers it. The records of one batch are consecutive slices
+    /// of one buffer (`records[i + 1].data == records[i].data + records[i].data_len`). Sets
+    /// `*taken` to the number of records taken (all of them on `ENGINE_SINK_OK`); on an error
+    /// the router retries from the first record not taken.
+    pub write_batch: Option<WriteBatchFn>,
 }
+
+/// Size of the version-1 entry without `write_batch` (the smallest table the router
+/// accepts), in bytes.
+pub const ENGINE_SINK_ENTRY_MIN_SIZE: usize = std::mem::offset_of!(EngineSinkEntry, write_batch);
 
 // SAFETY: the entry is immutable static data (integers, a pointer to a static NUL-terminated
 // string, and function pointers); sharing it between threads cannot race.
@@ -149,7 +169,8 @@ mod tests {
     fn layout_matches_the_c_header() {
         // x86_64 / aarch64 LP64 layout documented in engine_sink.h.
         assert_eq!(std::mem::size_of::<EngineSinkRecord>(), 56);
-        assert_eq!(std::mem::size_of::<EngineSinkEntry>(), 56);
+        assert_eq!(std::mem::size_of::<EngineSinkEntry>(), 64);
+        assert_eq!(ENGINE_SINK_ENTRY_MIN_SIZE, 56);
         assert_eq!(std::mem::offset_of!(EngineSinkEntry, create), 24);
         assert_eq!(std::mem::offset_of!(EngineSinkRecord, timestamp_ns), 16);
     }

@@ -27,7 +27,7 @@ pub mod sink;
 
 pub use config::{parse_duration, parse_size, Config, ConfigError};
 pub use ffi::*;
-pub use sink::{Record, Sink, SinkError, Stream};
+pub use sink::{Batch, BatchError, Record, Sink, SinkError, Stream};
 
 #[cfg(test)]
 mod tests {

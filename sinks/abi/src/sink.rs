@@ -96,6 +96,72 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Several records handed over at once: consecutive slices of one buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    records: &'a [EngineSinkRecord],
+}
+
+impl<'a> Batch<'a> {
+    /// Views C records.
+    ///
+    /// # Safety
+    /// Every record and the bytes it points to must be valid for `'a`, and the records must be
+    /// consecutive slices of one buffer (as the ABI guarantees for `write_batch`).
+    pub unsafe fn from_ffi(records: &'a [EngineSinkRecord]) -> Self {
+        Self { records }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Record `i`.
+    pub fn get(&self, i: usize) -> Option<Record<'a>> {
+        // SAFETY: `from_ffi`'s contract makes every record valid for 'a.
+        self.records.get(i).map(|r| unsafe { Record::from_ffi(r) })
+    }
+
+    /// The records in order.
+    pub fn iter(&self) -> impl Iterator<Item = Record<'a>> + '_ {
+        // SAFETY: `from_ffi`'s contract makes every record valid for 'a.
+        self.records.iter().map(|r| unsafe { Record::from_ffi(r) })
+    }
+
+    /// When every record has the same stream and timestamp: those, and all their bytes as one
+    /// slice (what a plain file writer needs for a single `write(2)`).
+    pub fn uniform_span(&self) -> Option<(Stream, u64, &'a [u8])> {
+        let first = self.get(0)?;
+        let mut len = 0usize;
+        for r in self.iter() {
+            if r.stream != first.stream || r.timestamp_ns != first.timestamp_ns {
+                return None;
+            }
+            len += r.data.len();
+        }
+        // SAFETY: the records are consecutive slices of one buffer valid for 'a (contract of
+        // `from_ffi`), so `len` bytes from the first record's start are all inside it.
+        Some((first.stream, first.timestamp_ns, unsafe {
+            std::slice::from_raw_parts(first.data.as_ptr(), len)
+        }))
+    }
+}
+
+/// A batch stopped after `taken` records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchError {
+    /// Records of the batch taken before the error.
+    pub taken: usize,
+    /// The error.
+    pub error: SinkError,
+}
+
 /// Why a write or flush failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SinkError {
@@ -153,6 +219,19 @@ pub trait Sink: Send + Sized + 'static {
     /// # Errors
     /// [`SinkError`]; on `Failed` or `Retry` the same record is offered again later.
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError>;
+
+    /// Takes several records; the default calls [`Sink::write`] on each. Override it to store a
+    /// whole batch at once (see [`Batch::uniform_span`]).
+    ///
+    /// # Errors
+    /// [`BatchError`] with how many records were taken before the error.
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
+        for (taken, r) in batch.iter().enumerate() {
+            self.write(&r)
+                .map_err(|error| BatchError { taken, error })?;
+        }
+        Ok(())
+    }
 
     /// Stores everything written so far (for a file: `write(2)` completed).
     ///

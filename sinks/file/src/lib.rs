@@ -11,7 +11,7 @@
 //! Options: none (besides the router's own `mode` and `max-buffer-size`).
 
 use logfile::LogWriter;
-use sink_abi::{Config, ConfigError, Record, Sink, SinkError};
+use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError};
 use std::path::Path;
 
 /// Options this sink accepts.
@@ -63,6 +63,21 @@ impl Sink for FileSink {
 
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError> {
         append(&mut self.log, record)
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
+        match batch.uniform_span() {
+            Some((stream, ts, span)) => {
+                self.log.append_span(stream.as_u32() as u8, ts, span);
+                Ok(())
+            }
+            None => {
+                for (taken, r) in batch.iter().enumerate() {
+                    append(&mut self.log, &r).map_err(|error| BatchError { taken, error })?;
+                }
+                Ok(())
+            }
+        }
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// Buffered bytes above which `append` stores without waiting for `store`.
 pub const BUFFER_BYTES: usize = 256 * 1024;
+/// Runs at least this long are written straight from the caller's memory by `append_span`.
+pub const DIRECT_BYTES: usize = 32 * 1024;
 
 /// What opening had to fix.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,21 +39,25 @@ struct Appender {
     buf: Vec<u8>,
 }
 
+/// Writes as much of `data` as possible; returns how much was written and the error that
+/// stopped the rest.
+fn write_some(file: &mut File, data: &[u8]) -> (usize, io::Result<()>) {
+    let mut done = 0;
+    while done < data.len() {
+        match file.write(&data[done..]) {
+            Ok(0) => return (done, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Err(e)),
+        }
+    }
+    (done, Ok(()))
+}
+
 impl Appender {
     /// Writes the buffer; on error the written prefix is dropped and the rest kept.
     fn store(&mut self) -> io::Result<()> {
-        let mut done = 0;
-        let result = loop {
-            if done == self.buf.len() {
-                break Ok(());
-            }
-            match self.file.write(&self.buf[done..]) {
-                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
+        let (done, result) = write_some(&mut self.file, &self.buf);
         self.buf.drain(..done);
         result
     }
@@ -187,6 +193,30 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Appends a large run of one stream read at one time, writing it straight from `data`
+    /// when nothing is buffered (no copy); small runs are buffered as by [`Self::append`].
+    /// Always takes all of `data`: bytes a failed write left are buffered, and the error
+    /// comes back from the next [`Self::store`].
+    pub fn append_span(&mut self, stream: u8, timestamp_ns: u64, data: &[u8]) {
+        if !self.log.buf.is_empty() || data.len() < DIRECT_BYTES {
+            if let Err(e) = self.append(stream, timestamp_ns, data) {
+                // The bytes are buffered; the next store reports the error again.
+                let _ = e;
+            }
+            return;
+        }
+        self.pending.push(Entry {
+            offset: self.size(),
+            timestamp_ns,
+            len: data.len() as u32,
+            stream,
+        });
+        // An error leaves the rest buffered; the next store reports it.
+        let (done, _) = write_some(&mut self.log.file, data);
+        self.written += done as u64;
+        self.log.buf.extend_from_slice(&data[done..]);
+    }
+
     /// Writes buffered bytes, then the index entries describing them.
     ///
     /// # Errors
@@ -243,6 +273,35 @@ mod tests {
         w.append(STDOUT, 7, b"d").unwrap();
         w.store().unwrap();
         assert_eq!(idx(&p)[3].offset, 6);
+    }
+
+    #[test]
+    fn large_spans_are_written_directly_and_indexed_on_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.log");
+        let (mut w, _) = LogWriter::open(&p).unwrap();
+        w.append(STDOUT, 1, b"small\n").unwrap();
+        let big = vec![b'y'; DIRECT_BYTES];
+        w.append_span(STDERR, 2, &big);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len(),
+            0,
+            "buffered bytes go first"
+        );
+        w.store().unwrap();
+        w.append_span(STDERR, 3, &big);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().len() as usize,
+            6 + 2 * big.len()
+        );
+        assert_eq!(idx(&p).len(), 2);
+        w.store().unwrap();
+        let e = idx(&p);
+        assert_eq!(e.len(), 3);
+        assert_eq!(
+            (e[2].offset, e[2].len, e[2].timestamp_ns),
+            ((6 + big.len()) as u64, big.len() as u32, 3)
+        );
     }
 
     #[test]

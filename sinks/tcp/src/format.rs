@@ -1,7 +1,8 @@
 //! Encodings of one record: `json_lines` and `msgpack`, with an RFC 3339 time.
 //!
-//! Fields: `container` (id), `stream` (`stdout`/`stderr`), `time` (RFC 3339, UTC, nanoseconds),
-//! `log`, and `partial: true` when the record does not end a line.
+//! One object per line. Fields: `container` (id), `stream` (`stdout`/`stderr`), `time`
+//! (RFC 3339, UTC, nanoseconds), `log` (the line, line feed included), and `partial: true` for a
+//! piece of a line without its line feed.
 //! - `json_lines`: one JSON object and `\n` per record. `log` is the text; when the bytes are
 //!   not valid UTF-8, `log` holds them with U+FFFD replacements and `log_base64` holds the exact
 //!   bytes (standard base64), so nothing is lost.
@@ -28,11 +29,19 @@ impl Format {
         }
     }
 
-    /// Appends the encoding of `r` to `out`.
+    /// Appends the encoding of `r` to `out`: one object per line of the record (a record may
+    /// hold several lines); a last piece without a line feed is marked partial.
     pub fn encode(self, r: &Record<'_>, out: &mut Vec<u8>) {
-        match self {
-            Format::JsonLines => json_line(r, out),
-            Format::Msgpack => msgpack(r, out),
+        for piece in r.data.split_inclusive(|&b| b == b'\n') {
+            let line = Record {
+                data: piece,
+                partial: piece.last() != Some(&b'\n'),
+                ..*r
+            };
+            match self {
+                Format::JsonLines => json_line(&line, out),
+                Format::Msgpack => msgpack(&line, out),
+            }
         }
     }
 }
@@ -224,6 +233,20 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         assert!(
             s.contains("\"log\":\"\u{fffd}\u{fffd}\",\"log_base64\":\"//4=\",\"partial\":true}"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn one_object_per_line() {
+        let mut out = Vec::new();
+        Format::JsonLines.encode(&rec(b"a\nb\nc", true), &mut out);
+        let s = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[0].ends_with("\"log\":\"a\\n\"}")
+                && lines[2].ends_with("\"log\":\"c\",\"partial\":true}"),
             "{s}"
         );
     }
