@@ -94,6 +94,14 @@ impl Supervisor {
         let rootfs_key = rootfs
             .canonicalize()
             .map_err(|e| invalid(format!("rootfs {}: {e}", spec.rootfs)))?;
+        let base = &self.config.base_rootfs;
+        if rootfs_key != *base && (rootfs_key.starts_with(base) || base.starts_with(&rootfs_key)) {
+            return Err(invalid(format!(
+                "rootfs {} and the base rootfs {} overlap (one contains the other)",
+                spec.rootfs,
+                base.display()
+            )));
+        }
         if self.registry.get(&spec.id).is_some_and(|c| c.is_live()) {
             return Err((
                 ErrorCode::Conflict,

@@ -207,3 +207,60 @@ fn run_prints_the_containers_output_like_docker_run() {
     assert_eq!(out.stdout, b"to-stdout\ntail");
     assert!(stderr(&out).ends_with("to-stderr\n"), "{}", stderr(&out));
 }
+
+/// Copies `bin` and the shared libraries `ldd` names into `root`, keeping their paths.
+fn copy_with_libs(bin: &str, root: &std::path::Path) {
+    let ldd = std::process::Command::new("ldd").arg(bin).output().unwrap();
+    let mut files = vec![bin.to_string()];
+    for word in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+        if word.starts_with('/') {
+            files.push(word.to_string());
+        }
+    }
+    for f in files {
+        let real = std::fs::canonicalize(&f).unwrap();
+        let dest = root.join(f.trim_start_matches('/'));
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&real, &dest).unwrap();
+    }
+}
+
+#[test]
+fn an_existing_foreign_rootfs_works_as_the_container_layer() {
+    // A tree of another distribution's dynamically linked programs (copied from this Debian
+    // host): its files win over the busybox base, and nothing is written to it.
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("debian");
+    copy_with_libs("/usr/bin/cat", &root);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::copy("/etc/debian_version", root.join("etc/debian_version")).unwrap();
+    let out = sup.engine(&[
+        "run",
+        "debian",
+        root.to_str().unwrap(),
+        "--",
+        "/usr/bin/cat",
+        "/etc/debian_version",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        sup.log_bytes("debian"),
+        std::fs::read("/etc/debian_version").unwrap()
+    );
+    let out = sup.engine(&[
+        "run",
+        "debian",
+        root.to_str().unwrap(),
+        "touch /etc/written",
+    ]);
+    assert!(out.status.success());
+    assert!(!root.join("etc/written").exists());
+}
+
+#[test]
+fn overlapping_rootfs_and_base_are_refused_clearly() {
+    let sup = TestSupervisor::start();
+    let out = sup.engine(&["start", "overlap", "/", "true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("overlap"), "{}", stderr(&out));
+}

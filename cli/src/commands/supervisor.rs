@@ -52,7 +52,8 @@ pub fn run(socket: Option<&Path>, args: &SupervisorArgs) -> Result<i32> {
         .map(|s| SinkSpec::parse(s).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     let config = SupervisorConfig {
-        base_rootfs: abs(&args.base_rootfs)?,
+        base_rootfs: std::fs::canonicalize(&args.base_rootfs)
+            .with_context(|| format!("base rootfs {}", args.base_rootfs.display()))?,
         socket: abs(&socket)?,
         state_dir: abs(&state_dir)?,
         libexec_dir: supervisor::config::default_libexec_dir(),
