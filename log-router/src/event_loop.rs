@@ -246,6 +246,10 @@ impl Router {
                 log_path,
                 sinks,
             } => self.add(id, log_path, &sinks, p.fds),
+            ToRouter::Validate { sinks } => {
+                let error = self.plans(&sinks).err();
+                self.report(FromRouter::Validated { error });
+            }
             ToRouter::Shutdown => {
                 tracing::info!(containers = self.routes.len(), "shutdown requested");
                 self.shutting_down = true;

@@ -139,3 +139,31 @@ fn add_with_a_bad_sink_reports_and_still_drains() {
     );
     stop_router(link);
 }
+
+#[test]
+fn per_container_sinks_are_validated_before_start_and_reports_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut link = start_router();
+    let (out_r, mut out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let log = dir.path().join("v.log");
+    link.add_container("v", &log, out_r.as_fd(), err_r.as_fd(), &[])
+        .unwrap();
+    out_w.write_all(b"kept\n").unwrap();
+    drop((out_w, err_w));
+    std::thread::sleep(Duration::from_millis(100));
+    let opts = ["rotating:max-size=1m".to_string(), "max-file=0".to_string()];
+    let sinks = proto::router::apply_log_opts(&[], &opts).unwrap();
+    let err = link.validate(&sinks).unwrap_err();
+    assert!(err.to_string().contains("max-file"), "{err}");
+    link.validate(&proto::router::apply_log_opts(&[], &opts[..1]).unwrap())
+        .unwrap();
+    // The Drained that arrived while validating is not lost.
+    wait_for(
+        &mut link,
+        T,
+        |m| matches!(m, FromRouter::Drained { id } if id == "v"),
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), b"kept\n");
+    stop_router(link);
+}

@@ -90,6 +90,53 @@ impl std::fmt::Display for SinkSpec {
     }
 }
 
+/// A container's sinks from the supervisor's defaults and `engine start --log-opt` values, in
+/// Docker's spirit: an opt that names a sink (`NAME[:k=v,...]`: a `:` before any `=`, or no
+/// `=` at all, e.g. `file`, `rotating:max-size=1m`, `/abs/sink.so:k=v`) replaces the defaults
+/// (the first such opt) or adds a sink (the following ones); an opt `key=value` sets that
+/// option on every sink of the result. No opts: the defaults.
+///
+/// # Errors
+/// [`SinkSpecError`] for a malformed opt.
+pub fn apply_log_opts(
+    defaults: &[SinkSpec],
+    opts: &[String],
+) -> Result<Vec<SinkSpec>, SinkSpecError> {
+    let names_sink = |o: &str| match (o.find(':'), o.find('=')) {
+        (_, None) => true,
+        (Some(c), Some(e)) => c < e,
+        (None, Some(_)) => false,
+    };
+    let mut named: Vec<SinkSpec> = Vec::new();
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for o in opts {
+        if names_sink(o) {
+            named.push(SinkSpec::parse(o)?);
+        } else {
+            let (k, v) = o
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| SinkSpecError::BadOption(o.clone()))?;
+            if v.contains('\n') {
+                return Err(SinkSpecError::LineFeed);
+            }
+            settings.push((k.to_string(), v.to_string()));
+        }
+    }
+    let mut sinks = if named.is_empty() {
+        defaults.to_vec()
+    } else {
+        named
+    };
+    for s in &mut sinks {
+        for (k, v) in &settings {
+            s.options.retain(|(ok, _)| ok != k);
+            s.options.push((k.clone(), v.clone()));
+        }
+    }
+    Ok(sinks)
+}
+
 /// Why a `--log-sink` text is not a sink spec.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SinkSpecError {
@@ -123,6 +170,12 @@ pub enum ToRouter {
     },
     /// Finish every stream (read to end of file), flush, and exit.
     Shutdown,
+    /// Check sinks (load, options) without creating anything; answered by
+    /// [`FromRouter::Validated`]. Used for per-container sinks before the container starts.
+    Validate {
+        /// Sinks to check.
+        sinks: Vec<SinkSpec>,
+    },
 }
 
 /// Log-router → supervisor.
@@ -156,6 +209,11 @@ pub enum FromRouter {
         sink: String,
         /// One-line reason.
         message: String,
+    },
+    /// Answer to `Validate`.
+    Validated {
+        /// `None` when every sink is usable, else the one-line reason.
+        error: Option<String>,
     },
     /// Drop counters of the container's non-blocking sinks changed.
     Drops {
@@ -215,6 +273,29 @@ mod tests {
             SinkSpec::parse("tcp:a=\n"),
             Err(SinkSpecError::LineFeed)
         ));
+    }
+
+    #[test]
+    fn log_opts_replace_add_and_set() {
+        let defaults = vec![SinkSpec::parse("rotating:max-size=10m,max-file=5").unwrap()];
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(apply_log_opts(&defaults, &[]).unwrap(), defaults);
+        let r = apply_log_opts(&defaults, &o(&["max-size=1m"])).unwrap();
+        assert_eq!(r[0].to_string(), "rotating:max-file=5,max-size=1m");
+        let r = apply_log_opts(
+            &defaults,
+            &o(&["file", "tcp:address=h:1", "mode=non-blocking"]),
+        )
+        .unwrap();
+        let shown: Vec<String> = r.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "file:mode=non-blocking",
+                "tcp:address=h:1,mode=non-blocking"
+            ]
+        );
+        assert!(apply_log_opts(&defaults, &o(&["=x"])).is_err());
     }
 
     #[test]

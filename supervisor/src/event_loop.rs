@@ -433,7 +433,9 @@ impl Supervisor {
                         c.set_drops(drops);
                     }
                 }
-                FromRouter::Ready | FromRouter::ConfigError { .. } => {}
+                FromRouter::Ready
+                | FromRouter::ConfigError { .. }
+                | FromRouter::Validated { .. } => {}
             }
         }
     }

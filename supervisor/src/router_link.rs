@@ -109,6 +109,8 @@ pub struct RouterLink {
     closed: bool,
     buf: Vec<u8>,
     poller: Option<(mio::Registry, Token)>,
+    /// Reports read while waiting for an answer, handed out by the next `read_messages`.
+    stash: Vec<FromRouter>,
 }
 
 impl RouterLink {
@@ -148,6 +150,7 @@ impl RouterLink {
             closed: false,
             buf: vec![0; MAX_CONTROL_LEN + 1],
             poller: None,
+            stash: Vec::new(),
         };
         link.configure()?;
         Ok(link)
@@ -200,8 +203,57 @@ impl RouterLink {
         self.send(&msg, &[stdout.as_raw_fd(), stderr.as_raw_fd()])
     }
 
-    /// Reads every report available now, without blocking.
+    /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
+    /// container starts: the router loads them and validates their options, creating nothing.
+    /// Blocks until the answer (at most [`READY_TIMEOUT`]); reports arriving meanwhile are kept
+    /// for the next [`RouterLink::read_messages`].
+    ///
+    /// # Errors
+    /// [`RouterError::Config`] with the one-line reason; [`RouterError::Closed`] or
+    /// [`RouterError::Timeout`] when the router is gone or hung.
+    pub fn validate(&mut self, sinks: &[SinkSpec]) -> Result<(), RouterError> {
+        self.send(
+            &ToRouter::Validate {
+                sinks: sinks.to_vec(),
+            },
+            &[],
+        )?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let inbox = self.read_socket();
+            let mut answer = None;
+            for m in inbox.messages {
+                match m {
+                    FromRouter::Validated { error } if answer.is_none() => answer = Some(error),
+                    other => self.stash.push(other),
+                }
+            }
+            match answer {
+                Some(None) => return Ok(()),
+                Some(Some(message)) => return Err(RouterError::Config(message)),
+                None if inbox.closed => return Err(RouterError::Closed),
+                None if Instant::now() >= deadline => {
+                    return Err(RouterError::Timeout(READY_TIMEOUT))
+                }
+                None => self.wait_readable(deadline),
+            }
+        }
+    }
+
+    /// Reads every report available now, without blocking (reports kept while waiting for an
+    /// answer come first).
     pub fn read_messages(&mut self) -> Inbox {
+        let mut inbox = self.read_socket();
+        if !self.stash.is_empty() {
+            let mut all = std::mem::take(&mut self.stash);
+            all.append(&mut inbox.messages);
+            inbox.messages = all;
+        }
+        inbox
+    }
+
+    /// Reads every packet available now from the socket.
+    fn read_socket(&mut self) -> Inbox {
         let mut inbox = Inbox::default();
         while !self.closed {
             match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
