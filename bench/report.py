@@ -184,6 +184,15 @@ class Report:
             "directly; the engine runs it under container-init with an overlay rootfs, a "
             "/proc, a minimal /dev, a /tmp tmpfs and its output routed through the log-router.",
         ]
+        crun, floor = peers.get("crun"), peers.get("floor")
+        if crun and floor and 0.5 * crun["median"] < floor["median"]:
+            s += [
+                "",
+                f"On this machine half of crun's median ({ms(0.5 * crun['median'])} ms) is "
+                f"below the unshare+chroot floor ({ms(floor['median'])} ms): the 0.5× crun "
+                "target cannot be met by a runtime that does at least what the floor does "
+                "(three execs, a fork, the namespaces).",
+            ]
         if doc.get("note"):
             s += ["", f"Note: {doc['note']}."]
         s += ["", provenance(doc)]
