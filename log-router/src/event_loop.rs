@@ -8,7 +8,7 @@ use crate::loader::Registry;
 use crate::pipe::{self, Peek, Scratch};
 use crate::plan::{self, SinkPlan};
 use crate::records::{self, Chunk, Cut, PARTIAL_HOLD};
-use crate::route::{self, Route, STREAMS};
+use crate::route::{self, Route, RouteId, STREAMS};
 use crate::worker::{Notifier, SinkHandle, WorkerEvent};
 use crossbeam_channel::Receiver;
 use mio::unix::SourceFd;
@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +74,8 @@ struct Router {
     events: Receiver<WorkerEvent>,
     notifier: Notifier,
     last_drops: Instant,
+    /// Last route serial given out.
+    serial: u64,
 }
 
 /// Runs the router on an inherited control socket until `Shutdown` (or the supervisor's end
@@ -107,6 +110,7 @@ pub fn run(control: OwnedFd, dirs: Vec<PathBuf>) -> Result<(), RouterError> {
         events,
         notifier: Notifier::new(tx, waker),
         last_drops: Instant::now(),
+        serial: 0,
     };
     r.run()
 }
@@ -123,12 +127,7 @@ impl Router {
                 tracing::info!("log-router exiting: every container drained");
                 return Ok(());
             }
-            let timeout = if self.ready.is_empty() {
-                DROPS_EVERY
-            } else {
-                Duration::ZERO
-            };
-            match self.poll.poll(&mut events, Some(timeout)) {
+            match self.poll.poll(&mut events, Some(self.next_timeout())) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_err("polling")(e)),
@@ -176,6 +175,71 @@ impl Router {
                 self.last_drops = Instant::now();
                 self.report_drops();
             }
+            self.enforce_deadlines();
+        }
+    }
+
+    /// How long the next poll may sleep: zero with streams ready, else until the next held
+    /// line, sink deadline or drops report.
+    fn next_timeout(&self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        let now = Instant::now();
+        let deadlines = self
+            .held
+            .iter()
+            .map(|h| h.0)
+            .chain(self.routes.iter().flat_map(|(_, r)| r.sink_deadlines()))
+            .filter(|d| *d > now)
+            .chain(std::iter::once(self.last_drops + DROPS_EVERY));
+        deadlines
+            .map(|d| d.saturating_duration_since(now))
+            .min()
+            .unwrap_or(DROPS_EVERY)
+    }
+
+    /// Notes when a route's writers are gone, then gives each of its sinks that long plus its
+    /// drain timeout plus [`crate::route::FINISH_SLACK`] to catch up. A sink still busy after that (stuck
+    /// inside a call, or failing) is abandoned, so that it cannot keep a container from being
+    /// reported ended: it holds nothing more, is no longer waited for, what it had queued is
+    /// counted as dropped, and the chunk in flight is consumed (the other sinks have it).
+    fn enforce_deadlines(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for (key, r) in self.routes.iter_mut() {
+            if r.gone_at.is_none() && r.writers_gone() {
+                r.gone_at = Some(now);
+            }
+            let Some(deadlines) = r.sink_deadline_list() else {
+                continue;
+            };
+            let mut changed = false;
+            for (i, d) in deadlines {
+                let s = &r.sinks[i];
+                let busy = s.shared.queued_bytes.load(Ordering::Acquire) > 0;
+                if d > now || !(busy || r.finishing) {
+                    continue;
+                }
+                r.abandoned[i] = true;
+                changed = true;
+                s.shared.failing.store(true, Ordering::Release);
+                let queued = s.shared.queued_bytes.load(Ordering::Acquire);
+                s.shared.drop_records(1, queued as u64);
+                tracing::error!(id = %r.id, sink = %s.label, "sink did not catch up in time; abandoned");
+            }
+            if changed {
+                due.push(key);
+            }
+        }
+        for key in due {
+            for idx in 0..STREAMS.len() {
+                let seq = self.routes[key].streams[idx].in_flight.map(|f| f.0);
+                if let Some(seq) = seq {
+                    self.on_released(key, idx, seq);
+                }
+            }
+            self.maybe_complete(key);
         }
     }
 
@@ -281,8 +345,13 @@ impl Router {
             self.report(FromRouter::AddFailed { id, message });
             return;
         }
-        let key = self.routes.vacant_key();
-        let sinks = match self.start_sinks(key, &id, &log_path, specs) {
+        self.serial += 1;
+        let rid = RouteId {
+            key: self.routes.vacant_key(),
+            serial: self.serial,
+        };
+        let key = rid.key;
+        let sinks = match self.start_sinks(rid, &id, &log_path, specs) {
             Ok(s) => s,
             Err(message) => {
                 tracing::error!(%id, %message, "container output will be discarded");
@@ -305,14 +374,16 @@ impl Router {
             self.ready.push_back((key, idx));
         }
         tracing::debug!(%id, route = key, sinks = sinks.len(), "container added");
-        let inserted = self.routes.insert(Route::new(id, stdout, stderr, sinks));
+        let inserted = self
+            .routes
+            .insert(Route::new(id, rid.serial, stdout, stderr, sinks));
         debug_assert_eq!(inserted, key);
     }
 
     /// Creates the container's sink instances and their threads.
     fn start_sinks(
         &mut self,
-        key: usize,
+        rid: RouteId,
         id: &str,
         log_path: &str,
         specs: &[SinkSpec],
@@ -331,7 +402,7 @@ impl Router {
         for (i, plan) in plans.iter().enumerate() {
             let inst = SinkInstance::create(plan.lib, &plan.create_config(id, log_path))
                 .map_err(|m| format!("sink `{}`: {m}", plan.label))?;
-            let h = SinkHandle::spawn(inst, plan, key, i, self.notifier.clone())
+            let h = SinkHandle::spawn(inst, plan, rid, i, self.notifier.clone())
                 .map_err(|e| format!("sink `{}`: cannot start its thread: {e}", plan.label))?;
             handles.push(h);
         }
@@ -399,10 +470,13 @@ impl Router {
             let len = data.len();
             let holds: Vec<bool> = route.sinks.iter().map(SinkHandle::holds).collect();
             let holders = 1 + holds.iter().filter(|h| **h).count();
+            let seq = route.next_seq;
+            route.next_seq += 1;
             let chunk = Arc::new(Chunk::new(
                 route.id.clone(),
                 STREAMS[idx],
                 now_ns(),
+                seq,
                 data,
                 holders,
             ));
@@ -412,7 +486,7 @@ impl Router {
                 }
             }
             if !chunk.release() {
-                st.in_flight = Some(len);
+                st.in_flight = Some((seq, len));
                 return Turn::Idle;
             }
             if let Err(e) = self.scratch.consume(fd.as_fd(), len) {
@@ -423,13 +497,17 @@ impl Router {
         Turn::More
     }
 
-    /// Every sink released the in-flight chunk of a stream: consume it and go on.
-    fn on_released(&mut self, key: usize, idx: usize) {
+    /// Every holder released chunk `seq` of a stream (or the deadline passed): if it is the
+    /// one in flight, consume it and go on.
+    fn on_released(&mut self, key: usize, idx: usize, seq: u64) {
         let Some(route) = self.routes.get_mut(key) else {
             return;
         };
         let st = &mut route.streams[idx];
-        let (Some(len), Some(fd)) = (st.in_flight.take(), st.fd.as_ref()) else {
+        if st.in_flight.is_none_or(|f| f.0 != seq) {
+            return;
+        }
+        let (Some((_, len)), Some(fd)) = (st.in_flight.take(), st.fd.as_ref()) else {
             return;
         };
         match self.scratch.consume(fd.as_fd(), len) {
@@ -457,44 +535,68 @@ impl Router {
             return;
         }
         route.finishing = true;
-        if route.sinks.is_empty() {
-            self.complete(key);
-            return;
-        }
-        route.unfinished = route.sinks.len();
         for s in &route.sinks {
             s.finish();
+        }
+        self.maybe_complete(key);
+    }
+
+    /// Completes the route once its streams ended and every sink finished or was abandoned.
+    fn maybe_complete(&mut self, key: usize) {
+        if self
+            .routes
+            .get(key)
+            .is_some_and(|r| r.finishing && r.sinks_done())
+        {
+            self.complete(key);
         }
     }
 
     /// Every sink of the route finished: the log is complete.
     fn complete(&mut self, key: usize) {
         let mut route = self.routes.remove(key);
-        if let Some(drops) = route.drops_changed() {
-            self.report(FromRouter::Drops {
-                id: route.id.clone(),
-                drops,
-            });
+        if !route.sinks.is_empty() {
+            if let Some(drops) = route.drops_changed() {
+                self.report(FromRouter::Drops {
+                    id: route.id.clone(),
+                    drops,
+                });
+            }
         }
         tracing::debug!(id = %route.id, "drained");
         let id = route.id.clone();
+        // Finished threads are joined (they have returned); abandoned ones are let go.
+        let abandoned = std::mem::take(&mut route.abandoned);
+        let finished = std::mem::take(&mut route.finished);
+        for ((s, a), f) in std::mem::take(&mut route.sinks)
+            .into_iter()
+            .zip(abandoned)
+            .zip(finished)
+        {
+            if a && !f {
+                s.abandon();
+            }
+        }
         drop(route);
         self.report(FromRouter::Drained { id });
     }
 
     fn on_worker_event(&mut self, ev: WorkerEvent) {
         match ev {
-            WorkerEvent::Released { route, stream } => {
-                self.on_released(route, route::index(stream))
+            WorkerEvent::Released { route, stream, seq } => {
+                if self.live(route) {
+                    self.on_released(route.key, route::index(stream), seq);
+                }
             }
             WorkerEvent::Failed {
                 route,
                 sink,
                 message,
             } => {
-                let Some(r) = self.routes.get(route) else {
+                if !self.live(route) {
                     return;
-                };
+                }
+                let r = &self.routes[route.key];
                 let msg = FromRouter::SinkError {
                     id: r.id.clone(),
                     sink: r
@@ -505,16 +607,23 @@ impl Router {
                 };
                 self.report(msg);
             }
-            WorkerEvent::Finished { route } => {
-                let Some(r) = self.routes.get_mut(route) else {
+            WorkerEvent::Finished { route, sink } => {
+                if !self.live(route) {
                     return;
-                };
-                r.unfinished = r.unfinished.saturating_sub(1);
-                if r.finishing && r.unfinished == 0 {
-                    self.complete(route);
                 }
+                if let Some(f) = self.routes[route.key].finished.get_mut(sink) {
+                    *f = true;
+                }
+                self.maybe_complete(route.key);
             }
         }
+    }
+
+    /// Whether an event's route is still the one at its key.
+    fn live(&self, id: RouteId) -> bool {
+        self.routes
+            .get(id.key)
+            .is_some_and(|r| r.serial == id.serial)
     }
 
     fn report_drops(&mut self) {

@@ -49,6 +49,8 @@ pub struct Chunk {
     pub stream: Stream,
     /// Read time, in nanoseconds since the Unix epoch.
     pub timestamp_ns: u64,
+    /// Number of the chunk within its route (to match releases with the chunk in flight).
+    pub seq: u64,
     /// The bytes.
     pub data: Vec<u8>,
     /// The records, pointing into `data` and `container_id` (whose heap buffers never move or
@@ -82,6 +84,7 @@ impl Chunk {
         container_id: String,
         stream: Stream,
         timestamp_ns: u64,
+        seq: u64,
         data: Vec<u8>,
         holders: usize,
     ) -> Self {
@@ -101,6 +104,7 @@ impl Chunk {
             container_id,
             stream,
             timestamp_ns,
+            seq,
             data,
             ffi,
             pending: AtomicUsize::new(holders),
@@ -184,7 +188,7 @@ mod tests {
 
     #[test]
     fn release_counts_down() {
-        let c = Chunk::new("a".into(), Stream::Stdout, 1, b"x\xff\n".to_vec(), 2);
+        let c = Chunk::new("a".into(), Stream::Stdout, 1, 0, b"x\xff\n".to_vec(), 2);
         assert!(!c.release());
         assert!(c.release());
         let r: Vec<_> = c.records().collect();

@@ -9,6 +9,7 @@
 use crate::instance::{CallError, SinkInstance};
 use crate::plan::{Mode, SinkPlan};
 use crate::records::Chunk;
+use crate::route::RouteId;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sink_abi::Stream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -40,15 +41,17 @@ pub enum Job {
 pub enum WorkerEvent {
     /// The last hold of the route's in-flight chunk on `stream` was released.
     Released {
-        /// Route key.
-        route: usize,
+        /// Route.
+        route: RouteId,
         /// Stream of the chunk.
         stream: Stream,
+        /// The chunk's number.
+        seq: u64,
     },
     /// A sink failed (first failure of an episode, or fatally).
     Failed {
-        /// Route key.
-        route: usize,
+        /// Route.
+        route: RouteId,
         /// Index of the sink in the route.
         sink: usize,
         /// One-line reason.
@@ -56,8 +59,10 @@ pub enum WorkerEvent {
     },
     /// The sink thread flushed, destroyed its instance and ended.
     Finished {
-        /// Route key.
-        route: usize,
+        /// Route.
+        route: RouteId,
+        /// Index of the sink in the route.
+        sink: usize,
     },
 }
 
@@ -115,6 +120,8 @@ pub struct SinkHandle {
     pub mode: Mode,
     /// Queue bound, in bytes.
     pub max_buffer: usize,
+    /// How long the thread keeps retrying after being asked to finish.
+    pub drain_timeout: Duration,
     /// Shared counters.
     pub shared: Arc<SinkShared>,
     jobs: Sender<Job>,
@@ -130,7 +137,7 @@ impl SinkHandle {
     pub fn spawn(
         instance: SinkInstance,
         plan: &SinkPlan,
-        route: usize,
+        route: RouteId,
         sink: usize,
         notify: Notifier,
     ) -> std::io::Result<Self> {
@@ -151,12 +158,13 @@ impl SinkHandle {
             drain_timeout: plan.drain_timeout,
         };
         let thread = std::thread::Builder::new()
-            .name(format!("sink-{route}-{sink}"))
+            .name(format!("sink-{}-{sink}", route.key))
             .spawn(move || worker.run(rx))?;
         Ok(Self {
             label: plan.label.clone(),
             mode: plan.mode,
             max_buffer: plan.max_buffer,
+            drain_timeout: plan.drain_timeout,
             shared,
             jobs,
             finish,
@@ -191,6 +199,13 @@ impl SinkHandle {
         true
     }
 
+    /// Lets go of a thread that did not finish in time (stuck in a sink call): it is left to
+    /// end on its own; its later events are ignored (their serial matches no route).
+    pub fn abandon(mut self) {
+        self.finish();
+        drop(self.thread.take());
+    }
+
     /// Asks the thread to finish (flush, destroy, report `Finished`).
     pub fn finish(&self) {
         let _ = self.jobs.send(Job::Finish);
@@ -212,7 +227,7 @@ impl Drop for SinkHandle {
 /// The thread's state.
 struct Worker {
     inst: Option<SinkInstance>,
-    route: usize,
+    route: RouteId,
     sink: usize,
     shared: Arc<SinkShared>,
     notify: Notifier,
@@ -255,8 +270,10 @@ impl Worker {
             self.call(&mut |i| i.flush(), None);
         }
         drop(self.inst.take());
-        self.notify
-            .send(WorkerEvent::Finished { route: self.route });
+        self.notify.send(WorkerEvent::Finished {
+            route: self.route,
+            sink: self.sink,
+        });
     }
 
     fn release(&self, h: &mut Hold<'_>) {
@@ -264,6 +281,7 @@ impl Worker {
             self.notify.send(WorkerEvent::Released {
                 route: self.route,
                 stream: h.chunk.stream,
+                seq: h.chunk.seq,
             });
         }
     }
@@ -309,7 +327,7 @@ impl Worker {
                     if std::mem::take(&mut self.failing) {
                         self.shared.failing.store(false, Ordering::Release);
                         self.backoff = BACKOFF_START;
-                        tracing::info!(route = self.route, sink = self.sink, "sink recovered");
+                        tracing::info!(route = %self.route, sink = self.sink, "sink recovered");
                     }
                     return true;
                 }
@@ -338,7 +356,7 @@ impl Worker {
             if !self.wait_backoff() {
                 self.gave_up = true;
                 tracing::warn!(
-                    route = self.route,
+                    route = %self.route,
                     sink = self.sink,
                     "sink gave up after the drain timeout"
                 );
@@ -375,7 +393,7 @@ impl Worker {
     }
 
     fn report(&self, message: String) {
-        tracing::warn!(route = self.route, sink = self.sink, %message, "sink failed");
+        tracing::warn!(route = %self.route, sink = self.sink, %message, "sink failed");
         self.notify.send(WorkerEvent::Failed {
             route: self.route,
             sink: self.sink,

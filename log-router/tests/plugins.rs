@@ -257,3 +257,35 @@ fn a_full_disk_is_reported_once_and_stops_neither_the_container_nor_other_sinks(
         .any(|m| matches!(m, FromRouter::Drops { drops, .. } if drops[0].sink == "file")));
     stop_router(link);
 }
+
+#[test]
+fn a_sink_stuck_in_a_call_does_not_keep_the_container_from_ending() {
+    let dir = tempfile::tempdir().unwrap();
+    let rs_so = build_rust_sink(dir.path());
+    let mut link = start_router();
+    let rs = SinkSpec::parse(&format!(
+        "{}:out={},hang-on=HANG,drain-timeout=100ms",
+        rs_so.display(),
+        dir.path().join("rs.out").display()
+    ))
+    .unwrap();
+    let sinks = [SinkSpec::parse("file").unwrap(), rs];
+    let log = dir.path().join("h.log");
+    let started = std::time::Instant::now();
+    let seen = run_container(&mut link, "h", &log, &sinks, b"a\nHANG\nb\n", b"");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), b"a\nHANG\nb\n");
+    assert!(
+        seen.iter().any(|m| matches!(m, FromRouter::Drops { drops, .. } if drops.iter().any(|d| d.sink.ends_with(".so")))),
+        "{seen:?}"
+    );
+    // The router still works (the stuck thread is abandoned, not joined).
+    let log2 = dir.path().join("h2.log");
+    run_container(&mut link, "h2", &log2, &[], b"fine\n", b"");
+    assert_eq!(std::fs::read(&log2).unwrap(), b"fine\n");
+    stop_router(link);
+}

@@ -1,6 +1,7 @@
 //! A sink written in Rust outside the workspace, used by tests/plugins.rs.
 //! Option `out=<path>`: each record is appended as "<stream> <flags> <len> <id>\n<data>\n".
 //! Option `panic-on=<text>`: panics in `write` when a record contains that text.
+//! Option `hang-on=<text>`: blocks in `write` for an hour when a record contains that text.
 
 use sink_abi::{Config, ConfigError, Record, Sink, SinkError};
 use std::fs::File;
@@ -9,11 +10,12 @@ use std::io::{BufWriter, Write};
 struct Probe {
     out: BufWriter<File>,
     panic_on: Option<String>,
+    hang_on: Option<String>,
 }
 
 impl Sink for Probe {
     fn validate(c: &Config) -> Result<(), ConfigError> {
-        c.check_known(&["out", "panic-on"])?;
+        c.check_known(&["out", "panic-on", "hang-on"])?;
         c.require("out").map(|_| ())
     }
 
@@ -28,6 +30,7 @@ impl Sink for Probe {
         Ok(Probe {
             out: BufWriter::new(f),
             panic_on: c.get("panic-on").map(str::to_string),
+            hang_on: c.get("hang-on").map(str::to_string),
         })
     }
 
@@ -37,8 +40,20 @@ impl Sink for Probe {
                 panic!("asked to panic on {p}");
             }
         }
+        if let Some(h) = &self.hang_on {
+            if r.data.windows(h.len()).any(|w| w == h.as_bytes()) {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
         let flags = u32::from(r.partial);
-        write!(self.out, "{} {} {} {}\n", r.stream.as_u32(), flags, r.data.len(), r.container_id)?;
+        write!(
+            self.out,
+            "{} {} {} {}\n",
+            r.stream.as_u32(),
+            flags,
+            r.data.len(),
+            r.container_id
+        )?;
         self.out.write_all(r.data)?;
         self.out.write_all(b"\n")?;
         Ok(())
