@@ -85,7 +85,9 @@ pub struct StartArgs {
     /// Nice value of the workload (-20..19).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub nice: i32,
-    /// Log option for this container, Docker style `key=value`; repeatable.
+    /// Log option for this container, Docker style: `key=value` sets an option on every sink;
+    /// a sink spec (`rotating:max-size=1m`, `/abs/sink.so:k=v`) replaces the defaults (the
+    /// first) or adds a sink (the next ones). Repeatable.
     #[arg(long = "log-opt")]
     pub log_opts: Vec<String>,
     /// Program and arguments, exec'd as given (after `--`).

@@ -117,10 +117,13 @@ impl Supervisor {
                 ),
             ));
         }
+        let sinks = proto::router::apply_log_opts(&self.default_sinks, &spec.log_opts)
+            .map_err(|e| invalid(format!("--log-opt: {e}")))?;
         if !spec.log_opts.is_empty() {
-            return Err(invalid(
-                "per-container log options are not supported by this supervisor".into(),
-            ));
+            // Unknown sinks and options are refused now, not after the container runs.
+            self.router
+                .validate(&sinks)
+                .map_err(|e| invalid(format!("--log-opt: {e}")))?;
         }
 
         let log_path = self.config.log_path(&spec.id);
@@ -153,7 +156,7 @@ impl Supervisor {
             &log_path,
             spawned.stdout.as_fd(),
             spawned.stderr.as_fd(),
-            &[],
+            &sinks,
         ) {
             // The fds stay with the record; a restarted router is handed them again.
             tracing::error!(container = %spec.id, error = %e, "cannot hand output to log-router");
@@ -174,6 +177,7 @@ impl Supervisor {
             hard_limit_bytes: spec.hard_limit_bytes,
             log_path: log_path_str,
             output: (spawned.stdout, spawned.stderr),
+            sinks,
         });
         let info = container.info.clone();
         tracing::info!(container = %info.id, pid, "container started");

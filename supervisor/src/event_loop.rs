@@ -44,6 +44,8 @@ pub struct Supervisor {
     pub(crate) monitor: MonitorHandle,
     monitor_rx: Receiver<MonitorEvent>,
     pub(crate) router: RouterLink,
+    /// Sinks of a container that names none of its own.
+    pub(crate) default_sinks: Vec<SinkSpec>,
     router_retry_at: Option<Instant>,
     pub(crate) shutting_down: bool,
 }
@@ -106,6 +108,7 @@ impl Supervisor {
         } else {
             config.log_sinks.clone()
         };
+        let default_sinks = sinks.clone();
         let mut router = RouterLink::start(&router_exe, sinks)
             .map_err(|e| SupervisorError::Router(e.to_string()))?;
         router
@@ -128,6 +131,7 @@ impl Supervisor {
             monitor,
             monitor_rx,
             router,
+            default_sinks,
             router_retry_at: None,
             shutting_down: false,
         })
@@ -393,7 +397,7 @@ impl Supervisor {
                     log_path: std::path::Path::new(&c.info.log_path),
                     stdout: out.as_fd(),
                     stderr: err.as_fd(),
-                    sinks: &[],
+                    sinks: &c.sinks,
                 })
             })
             .collect();

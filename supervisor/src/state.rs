@@ -6,6 +6,7 @@
 //! so every byte it wrote is in its log file by that time.
 
 use proto::api::{Command, ContainerInfo, ContainerState, Reason, SinkDrops};
+use proto::router::SinkSpec;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -40,6 +41,8 @@ pub struct Container {
     pub init_exit: Option<InitExit>,
     /// Set once the log-router reported every byte written.
     pub drained: bool,
+    /// The container's sinks (its own, or the supervisor's defaults).
+    pub sinks: Vec<SinkSpec>,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -71,6 +74,8 @@ pub struct NewContainer {
     pub log_path: String,
     /// stdout and stderr read ends.
     pub output: (OwnedFd, OwnedFd),
+    /// The container's sinks.
+    pub sinks: Vec<SinkSpec>,
 }
 
 impl Container {
@@ -100,6 +105,7 @@ impl Container {
             hard_limit_killed: false,
             init_exit: None,
             drained: false,
+            sinks: n.sinks,
         }
     }
 
@@ -265,6 +271,7 @@ mod tests {
             hard_limit_bytes: 2,
             log_path: "/l".into(),
             output: (a, b),
+            sinks: Vec::new(),
         })
     }
 
