@@ -74,6 +74,17 @@ fn build_rust_sink(dir: &Path) -> PathBuf {
     proj.join("target/release/librust_test_sink.so")
 }
 
+/// The file sink plus the out-of-tree Rust sink (built here) with `options`.
+fn file_and_rust_sink(dir: &Path, options: &str) -> [SinkSpec; 2] {
+    let so = build_rust_sink(dir);
+    let out = dir.join("rs.out");
+    let rs = format!("{}:out={},{options}", so.display(), out.display());
+    [
+        SinkSpec::parse("file").unwrap(),
+        SinkSpec::parse(&rs).unwrap(),
+    ]
+}
+
 /// Parses "<stream> <flags> <len> <id>\n<data>\n" records.
 fn parse(bytes: &[u8]) -> Vec<(u32, u32, String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -159,15 +170,8 @@ fn c_and_out_of_tree_rust_sinks_get_every_record() {
 #[test]
 fn a_panicking_rust_sink_is_reported_and_the_router_carries_on() {
     let dir = tempfile::tempdir().unwrap();
-    let rs_so = build_rust_sink(dir.path());
+    let sinks = file_and_rust_sink(dir.path(), "panic-on=BOOM");
     let mut link = start_router();
-    let rs = SinkSpec::parse(&format!(
-        "{}:out={},panic-on=BOOM",
-        rs_so.display(),
-        dir.path().join("rs.out").display()
-    ))
-    .unwrap();
-    let sinks = [SinkSpec::parse("file").unwrap(), rs];
     let log = dir.path().join("p.log");
     let seen = run_container(&mut link, "p", &log, &sinks, b"before\nBOOM\nafter\n", b"");
     assert!(
@@ -261,15 +265,8 @@ fn a_full_disk_is_reported_once_and_stops_neither_the_container_nor_other_sinks(
 #[test]
 fn a_sink_stuck_in_a_call_does_not_keep_the_container_from_ending() {
     let dir = tempfile::tempdir().unwrap();
-    let rs_so = build_rust_sink(dir.path());
+    let sinks = file_and_rust_sink(dir.path(), "hang-on=HANG,drain-timeout=100ms");
     let mut link = start_router();
-    let rs = SinkSpec::parse(&format!(
-        "{}:out={},hang-on=HANG,drain-timeout=100ms",
-        rs_so.display(),
-        dir.path().join("rs.out").display()
-    ))
-    .unwrap();
-    let sinks = [SinkSpec::parse("file").unwrap(), rs];
     let log = dir.path().join("h.log");
     let started = std::time::Instant::now();
     let seen = run_container(&mut link, "h", &log, &sinks, b"a\nHANG\nb\n", b"");
