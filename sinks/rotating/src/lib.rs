@@ -14,7 +14,7 @@
 
 use logfile::rotate;
 use logfile::LogWriter;
-use sink_abi::{Config, ConfigError, Record, Sink, SinkError, Stream};
+use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError, Stream};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -168,6 +168,28 @@ impl Sink for RotatingSink {
 
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError> {
         Ok(self.append(record)?)
+    }
+
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
+        // The whole batch fits in the current file: one write, straight from the router's
+        // buffer. Otherwise record by record, rotating where needed.
+        if let Some((stream, ts, span)) = batch.uniform_span() {
+            let last = batch.get(batch.len() - 1).map(|r| r.partial);
+            if !self.must_rotate(span.len())
+                && self.log.size() + span.len() as u64 <= self.opts.max_size
+            {
+                self.log.append_span(stream.as_u32() as u8, ts, span);
+                self.open_line[usize::from(stream == Stream::Stderr)] = last.unwrap_or(false);
+                return Ok(());
+            }
+        }
+        for (taken, r) in batch.iter().enumerate() {
+            self.append(&r).map_err(|e| BatchError {
+                taken,
+                error: e.into(),
+            })?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
