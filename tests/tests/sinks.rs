@@ -115,3 +115,43 @@ fn tcp_sink_delivers_json_lines_to_a_real_peer() {
     let log = sup.log_bytes("net");
     assert!(log.windows(6).any(|w| w == b"hello\n"));
 }
+
+#[test]
+fn a_non_blocking_sink_whose_peer_never_reads_drops_and_counts_without_blocking() {
+    // A peer that accepts nothing: connections queue in the backlog, nothing is ever read.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = format!("tcp:address={addr},mode=non-blocking,max-buffer-size=64k");
+    let sup = TestSupervisor::start_with(&[
+        "--monitor",
+        "userspace",
+        "--log-sink",
+        "file",
+        "--log-sink",
+        &sink,
+    ]);
+    // 16 MiB of output: far more than the socket buffers and the 64 KiB queue hold.
+    let out = sup.run_container(
+        "flood",
+        "head -c 16777216 /dev/zero | tr '\\0' 'x' | fold -w 1023",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = sup.info("flood");
+    // The blocking file sink has every byte; the TCP sink dropped and counted.
+    let log = sup.log_bytes("flood");
+    assert_eq!(log.iter().filter(|&&b| b == b'x').count(), 16 << 20);
+    let tcp = info
+        .dropped
+        .iter()
+        .find(|d| d.sink.starts_with("tcp"))
+        .unwrap_or_else(|| panic!("no tcp drops in {:?}", info.dropped));
+    assert!(tcp.dropped_records > 0 && tcp.dropped_bytes > 0, "{tcp:?}");
+    let json = sup.engine(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        v[0]["dropped"][0]["dropped_bytes"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    drop(listener);
+}
