@@ -286,3 +286,78 @@ fn a_sink_stuck_in_a_call_does_not_keep_the_container_from_ending() {
     assert_eq!(std::fs::read(&log2).unwrap(), b"fine\n");
     stop_router(link);
 }
+
+/// Writes `len` bytes of 100-byte lines to a routed container; returns how long the writes
+/// took, the bytes written, and the reports.
+fn timed_writer(
+    link: &mut supervisor::router_link::RouterLink,
+    log: &Path,
+    sinks: &[SinkSpec],
+    len: usize,
+) -> (Duration, Vec<u8>, Vec<FromRouter>) {
+    let mut data = Vec::with_capacity(len);
+    for n in 0.. {
+        if data.len() >= len {
+            break;
+        }
+        data.extend_from_slice(format!("{n:099}\n").as_bytes());
+    }
+    let (out_r, mut out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    link.add_container("slow", log, out_r.as_fd(), err_r.as_fd(), sinks)
+        .unwrap();
+    let copy = data.clone();
+    let writer = std::thread::spawn(move || {
+        let t = std::time::Instant::now();
+        out_w.write_all(&copy).unwrap();
+        t.elapsed()
+    });
+    let took = writer.join().unwrap();
+    drop(err_w);
+    let seen = wait_for(link, T, |m| matches!(m, FromRouter::Drained { .. }));
+    (took, data, seen)
+}
+
+#[test]
+fn a_slow_sink_slows_the_writer_in_blocking_mode_and_drops_in_non_blocking_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    // 4 MiB in 16 KiB records at 5 ms each: about 1.3 s of sink time, 1 MiB of pipe.
+    let [file, slow] = file_and_rust_sink(dir.path(), "sleep=5ms");
+    let mut link = start_router();
+    let blocking = [file.clone(), slow.clone()];
+    let (took, data, seen) = timed_writer(&mut link, &dir.path().join("b.log"), &blocking, 4 << 20);
+    assert!(
+        took > Duration::from_millis(600),
+        "the writer was not held back: {took:?}"
+    );
+    assert!(
+        !seen.iter().any(|m| matches!(m, FromRouter::Drops { .. })),
+        "{seen:?}"
+    );
+    let got: Vec<u8> = parse(&std::fs::read(dir.path().join("rs.out")).unwrap())
+        .into_iter()
+        .flat_map(|r| r.3)
+        .collect();
+    assert_eq!(got, data, "the slow sink got everything");
+
+    std::fs::remove_file(dir.path().join("rs.out")).unwrap();
+    let mut nb = slow.clone();
+    nb.options.push(("mode".into(), "non-blocking".into()));
+    nb.options.push(("max-buffer-size".into(), "64k".into()));
+    let log = dir.path().join("n.log");
+    let (took, data, seen) = timed_writer(&mut link, &log, &[file, nb], 4 << 20);
+    assert!(
+        took < Duration::from_millis(600),
+        "the writer was held back: {took:?}"
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        data,
+        "the file sink got everything"
+    );
+    assert!(
+        seen.iter().any(|m| matches!(m, FromRouter::Drops { drops, .. } if drops.iter().any(|d| d.dropped_records > 0))),
+        "{seen:?}"
+    );
+    stop_router(link);
+}

@@ -2,6 +2,7 @@
 //! Option `out=<path>`: each record is appended as "<stream> <flags> <len> <id>\n<data>\n".
 //! Option `panic-on=<text>`: panics in `write` when a record contains that text.
 //! Option `hang-on=<text>`: blocks in `write` for an hour when a record contains that text.
+//! Option `sleep=<duration>`: sleeps that long in every `write` (a slow sink).
 
 use sink_abi::{Config, ConfigError, Record, Sink, SinkError};
 use std::fs::File;
@@ -11,11 +12,12 @@ struct Probe {
     out: BufWriter<File>,
     panic_on: Option<String>,
     hang_on: Option<String>,
+    sleep: std::time::Duration,
 }
 
 impl Sink for Probe {
     fn validate(c: &Config) -> Result<(), ConfigError> {
-        c.check_known(&["out", "panic-on", "hang-on"])?;
+        c.check_known(&["out", "panic-on", "hang-on", "sleep"])?;
         c.require("out").map(|_| ())
     }
 
@@ -31,6 +33,7 @@ impl Sink for Probe {
             out: BufWriter::new(f),
             panic_on: c.get("panic-on").map(str::to_string),
             hang_on: c.get("hang-on").map(str::to_string),
+            sleep: c.duration_or("sleep", std::time::Duration::ZERO)?,
         })
     }
 
@@ -45,6 +48,7 @@ impl Sink for Probe {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
+        std::thread::sleep(self.sleep);
         let flags = u32::from(r.partial);
         write!(
             self.out,
