@@ -71,29 +71,28 @@ fn unknown_ids_are_not_found() {
     }
 }
 
+/// `engine ps` run as uid 65534 against `socket`.
+fn ps_as_nobody(socket: &std::path::Path) -> std::process::Output {
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(engine_bin())
+        .args(["ps", "--socket"])
+        .arg(socket)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn socket_is_0600_and_non_root_clients_are_refused() {
     let sup = TestSupervisor::start();
     let mode = std::fs::metadata(&sup.socket).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     // Through the file mode: a non-root uid cannot even connect.
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(engine_bin())
-        .args(["ps", "--socket"])
-        .arg(&sup.socket)
-        .output()
-        .unwrap();
+    let out = ps_as_nobody(&sup.socket);
     assert!(!out.status.success());
     // Through SO_PEERCRED: open the file mode, connect as uid 65534, get refused.
     std::fs::set_permissions(&sup.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(engine_bin())
-        .args(["ps", "--socket"])
-        .arg(&sup.socket)
-        .output()
-        .unwrap();
+    let out = ps_as_nobody(&sup.socket);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("permission denied: uid 65534"), "{err}");

@@ -75,19 +75,24 @@ fn rotating_sink_follow_sees_every_line_across_rotations() {
     assert!(kept.ends_with(format!("line-{}\n", LINES - 1).as_bytes()));
 }
 
-#[test]
-fn tcp_sink_delivers_json_lines_to_a_real_peer() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let sink = format!("tcp:address={addr},format=json_lines");
-    let sup = TestSupervisor::start_with(&[
+/// A supervisor whose containers log to the file sink and `sink`.
+fn with_file_and(sink: &str) -> TestSupervisor {
+    TestSupervisor::start_with(&[
         "--monitor",
         "userspace",
         "--log-sink",
         "file",
         "--log-sink",
-        &sink,
-    ]);
+        sink,
+    ])
+}
+
+#[test]
+fn tcp_sink_delivers_json_lines_to_a_real_peer() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = format!("tcp:address={addr},format=json_lines");
+    let sup = with_file_and(&sink);
     let out = sup.run_container("net", "echo hello; printf 'bad\\377\\n' >&2", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     listener.set_nonblocking(false).unwrap();
@@ -122,14 +127,7 @@ fn a_non_blocking_sink_whose_peer_never_reads_drops_and_counts_without_blocking(
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let sink = format!("tcp:address={addr},mode=non-blocking,max-buffer-size=64k");
-    let sup = TestSupervisor::start_with(&[
-        "--monitor",
-        "userspace",
-        "--log-sink",
-        "file",
-        "--log-sink",
-        &sink,
-    ]);
+    let sup = with_file_and(&sink);
     // 16 MiB of output: far more than the socket buffers and the 64 KiB queue hold.
     let out = sup.run_container(
         "flood",
