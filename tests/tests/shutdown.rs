@@ -37,3 +37,23 @@ fn sigterm_stops_every_container_and_exits_zero() {
     }
     assert!(sup.log_text().contains("supervisor stopped"));
 }
+
+#[test]
+fn containers_die_with_a_killed_supervisor() {
+    let mut sup = TestSupervisor::start();
+    sup.start_container("orphan-to-be", "sleep 1000");
+    let init = sup.info("orphan-to-be").pid;
+    sup.signal_and_wait(libc::SIGKILL, Duration::from_secs(10))
+        .expect("supervisor killed");
+    // The parent-death signal ends container-init, and with it the container's namespace.
+    let gone = harness::wait_for(Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/{init}")).exists()
+            || std::fs::read_to_string(format!("/proc/{init}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")))
+        .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "container-init {init} outlived its supervisor"
+    );
+}

@@ -30,12 +30,14 @@ pub enum ChildStage {
     ReadyFd = 2,
     /// `execve` of `container-init`.
     Exec = 3,
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    DeathSignal = 4,
 }
 
 impl ChildStage {
     /// Decodes a stage byte.
     pub fn from_u8(b: u8) -> Option<Self> {
-        [Self::Dup2, Self::ReadyFd, Self::Exec]
+        [Self::Dup2, Self::ReadyFd, Self::Exec, Self::DeathSignal]
             .into_iter()
             .find(|s| *s as u8 == b)
     }
@@ -46,6 +48,7 @@ impl ChildStage {
             Self::Dup2 => "set up the container's stdio",
             Self::ReadyFd => "pass the ready pipe",
             Self::Exec => "exec container-init",
+            Self::DeathSignal => "set the parent-death signal",
         }
     }
 }
@@ -141,6 +144,13 @@ fn child_exec(plan: &ChildPlan<'_>) -> ! {
     // clone and alive in this copy of the address space; all are async-signal-safe. Every
     // source descriptor is above 2, so no dup2 overwrites one still to be copied.
     unsafe {
+        // The container dies with the supervisor: when the thread that cloned it exits (the
+        // event-loop thread, which spawns every container and lives as long as the
+        // supervisor), the kernel sends SIGKILL to container-init and so ends its whole PID
+        // namespace. No container outlives the one process that tracks it and reads its output.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+            child_fail(ready, ChildStage::DeathSignal);
+        }
         if libc::dup2(stdout, 1) < 0 || libc::dup2(stderr, 2) < 0 || libc::dup2(stdin, 0) < 0 {
             child_fail(ready, ChildStage::Dup2);
         }
