@@ -464,7 +464,16 @@ impl Supervisor {
                     }
                 }
                 MonitorEvent::Error { id, message } => {
-                    tracing::warn!(container = ?id, %message, "memory monitor");
+                    // A container that ended before the monitor saw it is not a monitor fault.
+                    let ended = id
+                        .as_deref()
+                        .and_then(|i| self.registry.get(i))
+                        .is_some_and(|c| c.init_exit.is_some());
+                    if ended {
+                        tracing::debug!(container = ?id, %message, "memory monitor: container already ended");
+                    } else {
+                        tracing::warn!(container = ?id, %message, "memory monitor");
+                    }
                 }
             }
         }
