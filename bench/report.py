@@ -13,6 +13,8 @@ import os
 import sys
 
 PEERS = ["crun", "runc", "bwrap", "floor"]
+# The figures of one `bench/run.sh` (the kernel backend's comes from the VM, dated apart).
+FIGURES = ["start_latency", "density", "monitor_scan", "reaction", "log_throughput"]
 PEER_CMD = {
     "engine": "engine run <id> <empty-dir> -- /bin/true",
     "crun": "crun --cgroup-manager=disabled run --bundle <bundle> <id>",
@@ -123,6 +125,12 @@ class Report:
 
     def target(self, name, measured, ok):
         self.targets.append((name, measured, verdict(ok)))
+
+    def extra_targets(self, doc):
+        """A figure file's own `targets`: [{"target", "measured", "met": true/false/null}]."""
+        for t in (doc or {}).get("targets") or []:
+            if isinstance(t, dict) and "target" in t:
+                self.target(str(t["target"]), str(t.get("measured", "—")), t.get("met"))
 
     # -- figure 1 ------------------------------------------------------------------------
     def start_latency(self):
@@ -432,13 +440,7 @@ class Report:
         s += ["", "### Scan cost, kernel backend (VM)", ""]
         kdoc = load(self.dir, "kmod_scan")
         if kdoc and kdoc.get("levels"):
-            s += [
-                f"From the kernel-module VM harness ({kdoc.get('machine', 'QEMU guest')}).",
-                "",
-                self.scan_table(kdoc),
-                "",
-                provenance(kdoc),
-            ]
+            s += self.kernel_scan(kdoc)
         else:
             s.append(
                 "**Slot: not measured yet.** The kernel backend runs only in the QEMU guest "
@@ -446,6 +448,67 @@ class Report:
             )
         self.sections.append("\n".join(s))
         self.reaction()
+
+    def kernel_scan(self, kdoc):
+        """Lines of the kernel-backend section (the VM's kmod_scan.json)."""
+        s = [f"Measured in the VM: {kdoc.get('machine', 'QEMU guest')}.", ""]
+        if kdoc.get("method"):
+            s += [f"Method: {kdoc['method']}", ""]
+        rows = []
+        for lv in kdoc["levels"]:
+            def us(key, lv=lv):
+                return f"{lv[key] / 1e3:.0f}" if lv.get(key) is not None else "—"
+
+            rows.append(
+                [
+                    lv["containers"],
+                    lv.get("host_processes", "—"),
+                    lv.get("scans", "—"),
+                    us("scan_ns"),
+                    us("scan_median_ns"),
+                    us("scan_p90_ns"),
+                    us("scan_max_ns"),
+                    f"{lv['pct_of_one_core']:.3f}",
+                    us("supervisor_tick_ns"),
+                    f"{lv['backend_pct_of_one_core']:.3f}" if "backend_pct_of_one_core" in lv else "—",
+                ]
+            )
+        s.append(
+            table(
+                [
+                    "containers",
+                    "processes",
+                    "scans",
+                    "scan mean µs",
+                    "median",
+                    "p90",
+                    "max",
+                    "module % of one core",
+                    "supervisor µs per tick",
+                    "module + supervisor % of one core",
+                ],
+                rows,
+            )
+        )
+        if kdoc.get("userspace_levels"):
+            s += [
+                "",
+                "The userspace backend in the same guest, for comparison:",
+                "",
+                self.scan_table({"levels": kdoc["userspace_levels"]}),
+            ]
+        if kdoc.get("skipped"):
+            s += ["", "Skipped: " + "; ".join(str(x) for x in kdoc["skipped"]) + "."]
+        s += ["", provenance(kdoc)]
+        at1000 = [x for x in kdoc["levels"] if x["containers"] == 1000]
+        name = "kernel monitor < 1% of one core at 1000 containers, 200 ms (VM)"
+        if at1000 and kdoc.get("interval_ms") == 200:
+            lv = at1000[0]
+            pct = lv.get("backend_pct_of_one_core", lv["pct_of_one_core"])
+            self.target(name, f"{pct:.3f}% in the guest (module + supervisor)", pct < 1.0)
+        else:
+            self.target(name, "—", None)
+        return s
 
     def reaction(self):
         doc = load(self.dir, "reaction")
@@ -501,6 +564,7 @@ class Report:
     # -- figure 4 ------------------------------------------------------------------------
     def log_throughput(self):
         doc = load(self.dir, "log_throughput")
+        self.extra_targets(doc)
         s = ["## 4. Log throughput", ""]
         if not doc:
             s.append(
@@ -508,7 +572,8 @@ class Report:
                 "writes `target/bench/log_throughput.json` (`$BENCH_OUT`, smaller sizes when "
                 "`BENCH_QUICK=1`); `make bench` runs it when present and this section renders "
                 "it: `figure`, `command`, `date` (and optionally `loadavg_at_start`, `quick`, "
-                "`notes`) plus either `rows`, a list of flat objects shown as one table row "
+                "`notes`, and `targets`: `[{target, measured, met}]` for the targets table) "
+                "plus either `rows`, a list of flat objects shown as one table row "
                 "each (e.g. sink, writers, bytes, MiB/s, lines/s, peer and ratio), or flat "
                 "top-level fields shown as a two-column table."
             )
@@ -541,7 +606,7 @@ KMOD_FORMAT = """\
 
 The kernel module runs only in the QEMU guest of `make test-vm` (whose root is the host tree,
 read-only). The hook for its scan-cost figure is a script `bench/kmod_scan.sh`, run inside
-the guest (e.g. from `tests/vm/tests.sh`) after `insmod`, with the same levels as the
+the guest after `insmod` (`ENGINE_VM_BENCH=1 make test-vm`), with the same levels as the
 userspace figure (10, 100, 1000 idle containers of 4 processes, 200 ms interval). It prints
 one JSON document between two console lines, `BENCH-JSON-BEGIN kmod_scan` and
 `BENCH-JSON-END`; `bench/run.sh` takes the last such block from `target/vm/test-vm.log`
@@ -557,7 +622,10 @@ same table as the userspace backend:
 ```
 
 `scan_ns` is CPU time per scan (e.g. the module's own per-scan time, or the scanning
-worker's CPU time over a window divided by the scans in it); `supervisor_rss_kib` is optional.
+worker's CPU time over a window divided by the scans in it). Optional per level:
+`scans`, `scan_median_ns`, `scan_p90_ns`, `scan_max_ns`, `supervisor_tick_ns`,
+`backend_pct_of_one_core` (module + supervisor), `supervisor_rss_kib`; optional at the top:
+`method`, `skipped`, and `userspace_levels` (the userspace backend in the same guest).
 A TCG guest is several times slower than the host: compare the kernel backend with the
 userspace backend measured in the same guest, not with the host table above.
 """
@@ -580,11 +648,11 @@ def main():
     failed = [f"`{k}` (exit {v['exit']})" for k, v in status.items() if v.get("exit")]
     dates = sorted(
         d["date"]
-        for d in (load(args.src, n) for n in ["start_latency", "density", "monitor_scan", "reaction"])
+        for d in (load(args.src, n) for n in FIGURES)
         if d and d.get("date")
     )
     quick = any(
-        (load(args.src, n) or {}).get("quick") for n in ["start_latency", "density", "monitor_scan", "reaction"]
+        (load(args.src, n) or {}).get("quick") for n in FIGURES
     )
     v = machine.get("versions", {})
     lines = [
