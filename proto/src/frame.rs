@@ -158,7 +158,10 @@ mod tests {
 
     #[test]
     fn round_trip_through_blocking_stream() {
-        let v = Sample { a: 7, b: "x".into() };
+        let v = Sample {
+            a: 7,
+            b: "x".into(),
+        };
         let mut wire = Vec::new();
         write_frame(&mut wire, &v).unwrap();
         let back: Option<Sample> = read_frame(&mut wire.as_slice()).unwrap();
@@ -190,8 +193,16 @@ mod tests {
 
     #[test]
     fn decoder_reassembles_split_frames() {
-        let a = encode(&Sample { a: 1, b: "one".into() }).unwrap();
-        let b = encode(&Sample { a: 2, b: "two".into() }).unwrap();
+        let a = encode(&Sample {
+            a: 1,
+            b: "one".into(),
+        })
+        .unwrap();
+        let b = encode(&Sample {
+            a: 2,
+            b: "two".into(),
+        })
+        .unwrap();
         let wire: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
         let mut d = FrameDecoder::new();
         let mut out = Vec::new();

@@ -38,7 +38,10 @@ const IOC_READ: u32 = 2;
 
 /// `_IOC(dir, type, nr, size)` from `include/uapi/asm-generic/ioctl.h`.
 pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
-    (dir << IOC_DIRSHIFT) | ((size as u32) << IOC_SIZESHIFT) | (ty << IOC_TYPESHIFT) | (nr << IOC_NRSHIFT)
+    (dir << IOC_DIRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+        | (ty << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
 }
 
 /// Size of [`MonitorRequest`] on the wire, in bytes.
@@ -53,7 +56,12 @@ pub const MONITOR_REGISTER: u32 = ioc(IOC_WRITE, MONITOR_IOC_MAGIC, 1, MONITOR_R
 /// `_IOW('M', 2, struct monitor_request)`: stop tracking (only `pid` is read).
 pub const MONITOR_UNREGISTER: u32 = ioc(IOC_WRITE, MONITOR_IOC_MAGIC, 2, MONITOR_REQUEST_SIZE);
 /// `_IOWR('M', 3, struct monitor_query)`: last measured RSS of a registered container.
-pub const MONITOR_QUERY: u32 = ioc(IOC_WRITE | IOC_READ, MONITOR_IOC_MAGIC, 3, MONITOR_QUERY_SIZE);
+pub const MONITOR_QUERY: u32 = ioc(
+    IOC_WRITE | IOC_READ,
+    MONITOR_IOC_MAGIC,
+    3,
+    MONITOR_QUERY_SIZE,
+);
 
 /// Event kind: the soft limit was crossed (once per entry).
 pub const EVENT_SOFT_LIMIT: u32 = 1;
