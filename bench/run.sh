@@ -26,7 +26,7 @@ require_tools jq python3 hyperfine
 figures=(start_latency density monitor_scan reaction log_throughput)
 # Per-figure time bound, seconds (quick mode keeps the whole run under 3 minutes).
 declare -A bound=([start_latency]=$(pick 30 900) [density]=$(pick 50 1200)
-    [monitor_scan]=$(pick 35 900) [reaction]=$(pick 25 600) [log_throughput]=$(pick 30 900))
+    [monitor_scan]=$(pick 35 900) [reaction]=$(pick 25 600) [log_throughput]=$(pick 60 1500))
 
 machine_json >"$OUT/machine.json"
 status='{}'
