@@ -18,7 +18,13 @@ hostname engine-vm
 
 # ENGINE_WS (the workspace), ENGINE_VM_DIR (run.sh's snapshot of the binaries) and
 # ENGINE_TESTS (what to run) come from the kernel command line.
-cd "${ENGINE_WS:?}" || exit 1
+# The workspace may live under a directory the tmpfs mounts above just hid (a clone in /tmp):
+# run.sh also exports it on its own, as 9p tag `ws`.
+if [ ! -d "${ENGINE_WS:?}/tests/vm" ]; then
+  mkdir -p "$ENGINE_WS"
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro ws "$ENGINE_WS"
+fi
+cd "$ENGINE_WS" || exit 1
 bash tests/vm/tests.sh ${ENGINE_TESTS:-all}
 echo "ENGINE-VM-EXIT=$?"
 /usr/bin/busybox poweroff -f

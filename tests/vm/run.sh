@@ -68,6 +68,8 @@ timeout "${ENGINE_VM_TIMEOUT:-1200}" qemu-system-x86_64 \
   -append "console=ttyS0 loglevel=4 panic=-1 root=host rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=$root/tests/vm/init.sh ENGINE_WS=$root ENGINE_VM_DIR=$snap ENGINE_TESTS=$WHAT ENGINE_BENCH=${ENGINE_VM_BENCH:-0}" \
   -fsdev local,id=host,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=host,mount_tag=host \
+  -fsdev "local,id=ws,path=$root,security_model=none,readonly=on,multidevs=remap" \
+  -device virtio-9p-pci,fsdev=ws,mount_tag=ws \
   -device virtio-rng-pci </dev/null 2>&1 | tee "$log"
 set -e
 echo "test-vm: VM ran $(($(date +%s) - start)) s; console log in $log"
