@@ -50,7 +50,8 @@ jq . <<<"$status" >"$OUT/status.json"
 # The last such block becomes target/bench/kmod_scan.json.
 vm_log=${BENCH_VM_LOG:-$REPO/target/vm/test-vm.log}
 if [[ -f $vm_log ]] && grep -q '^BENCH-JSON-BEGIN kmod_scan' "$vm_log"; then
-    tr -d '\r' <"$vm_log" | awk '/^BENCH-JSON-BEGIN kmod_scan/ {f = 1; buf = ""; next}
+    # The guest's console is a terminal: drop carriage returns and colour escapes.
+    tr -d '\r' <"$vm_log" | sed 's/\x1b\[[0-9;]*m//g' | awk '/^BENCH-JSON-BEGIN kmod_scan/ {f = 1; buf = ""; next}
         /^BENCH-JSON-END/ {if (f) last = buf; f = 0; next}
         f {buf = buf $0 "\n"} END {printf "%s", last}' | jq . >"$OUT/kmod_scan.json.tmp" &&
         mv -f "$OUT/kmod_scan.json.tmp" "$OUT/kmod_scan.json" &&
