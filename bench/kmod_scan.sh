@@ -22,13 +22,13 @@
 # skipped, and listed under `skipped`, when the time budget or the guest's free memory,
 # projected from the levels before, does not allow them).
 #
-# Environment: KMOD_SCAN_LEVELS (default "10 100"), KMOD_SCAN_EXTRA_LEVELS (kernel only,
-# default "1000"), KMOD_SCAN_WINDOW_S (default 10), KMOD_SCAN_BUDGET_S (seconds for the
-# whole script, default 700; the other VM tests need ~150 s of run.sh's default
-# ENGINE_VM_TIMEOUT=1200), BENCH_QUICK=1 (no extra level, 5 s window). The 1000 level takes
-# ~1 s per container to start in a TCG guest and ~1 MiB each:
-#   KMOD_SCAN_BUDGET_S=1800 ENGINE_VM_TIMEOUT=2400 ENGINE_VM_MEM=2048 ENGINE_VM_BENCH=1 make test-vm
-# (tests/vm/run.sh passes only ENGINE_BENCH to the guest: set the KMOD_SCAN_* defaults here).
+# Environment (when run by hand in a guest: tests/vm/run.sh passes only ENGINE_BENCH to the
+# guest, so `make test-vm` uses the defaults): KMOD_SCAN_LEVELS (default "10 100"),
+# KMOD_SCAN_EXTRA_LEVELS (kernel only, default "1000"), KMOD_SCAN_WINDOW_S (default 10),
+# KMOD_SCAN_BUDGET_S (seconds for the whole script, default 700: the other VM tests need
+# ~150 s of run.sh's default ENGINE_VM_TIMEOUT=1200), BENCH_QUICK=1 (no extra level, 5 s
+# window). In a TCG guest a container takes ~1 s to start and ~1 MiB: the 1000 level needs
+# a budget of ~1500 s, ENGINE_VM_TIMEOUT=2400 and ENGINE_VM_MEM=2048.
 set -euo pipefail
 # The guest's root filesystem is the host's, read-only: results go to /tmp.
 export ENGINE_BIN_DIR=${ENGINE_VM_BIN:-${ENGINE_BIN_DIR:-}}
