@@ -150,7 +150,9 @@ measure() {
     if [[ $backend == kernel ]]; then
         echo 0 >"$TRACE/tracing_on"
         overrun=$(trace_overrun)
-        read -r wall cpu < <(scans | awk '{w = w sep $1; c = c sep $2; sep = ","} END {print w, c}')
+        # (No process substitution: the guest has no /dev/fd.)
+        wall=$(scans | awk '{printf "%s%s", sep, $1; sep = ","}')
+        cpu=$(scans | awk '{printf "%s%s", sep, $2; sep = ","}')
         [[ -n $wall ]] || die "no scan of the module traced (workqueue tracepoints)"
     fi
     jq -n --arg backend "$backend" --argjson level "$level" --argjson procs "$procs" \

@@ -175,4 +175,7 @@ write_json "$OUT/log_throughput.json" "$(jq -n \
     --argjson rows "[$(IFS=,; echo "${rows[*]}")]" --arg notes "$notes" \
     --argjson idle "$(or_null "$idle_rss")" --argjson bytes "$bytes" \
     '$meta + {bytes: $bytes, router_idle_rss_kib: $idle, target_ratio: 0.8, rows: $rows,
-      notes: $notes}')"
+      notes: $notes,
+      targets: [$rows[] | {target: "log throughput ≥ 0.8× direct, no loss: \(.workload)",
+        measured: "\(."routed ÷ direct" * 100 | round / 100)× (\(."routed MiB/s" | round) vs \(."direct MiB/s" | round) MiB/s), log = input: \(."log = input"), router VmHWM \(."router VmHWM KiB") KiB",
+        met: (."routed ÷ direct" >= 0.8 and (."log = input" | startswith("yes")))}]}')"
