@@ -36,7 +36,8 @@ impl Client {
         let sent = frame::write_frame(&mut self.stream, &RequestFrame::new(request));
         // A refused client (e.g. wrong uid) is answered and closed before its request is
         // read: read that answer before reporting the failed send.
-        let read: Result<Option<Response>, _> = frame::read_frame(&mut self.stream);
+        let read: Result<Option<Response>, _> =
+            frame::read_frame_with_limit(&mut self.stream, frame::MAX_RESPONSE_LEN);
         let resp = match (sent, read) {
             (_, Ok(Some(resp))) => resp,
             (Err(e), _) => return Err(e).context("cannot send request to the supervisor"),

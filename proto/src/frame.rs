@@ -6,8 +6,12 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::{self, Read, Write};
 
-/// Largest accepted frame body, in bytes (1 MiB).
+/// Largest accepted request frame body, in bytes (1 MiB).
 pub const MAX_FRAME_LEN: usize = 1 << 20;
+
+/// Largest response frame body, in bytes (64 MiB): a `ps` of thousands of containers is
+/// larger than any request may be.
+pub const MAX_RESPONSE_LEN: usize = 64 << 20;
 
 /// Size of the length prefix, in bytes.
 pub const HEADER_LEN: usize = 4;
@@ -15,11 +19,13 @@ pub const HEADER_LEN: usize = 4;
 /// Errors of encoding, decoding or moving a frame.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The announced body length exceeds [`MAX_FRAME_LEN`].
-    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_LEN} bytes")]
+    /// The body length exceeds the limit ([`MAX_FRAME_LEN`] for requests).
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
         /// The announced length, in bytes.
         len: usize,
+        /// The limit, in bytes.
+        limit: usize,
     },
     /// The body is not valid MessagePack for the expected type.
     #[error("malformed frame: {0}")]
@@ -41,9 +47,20 @@ pub enum FrameError {
 /// [`FrameError::Encode`] if serialization fails, [`FrameError::TooLarge`] if the body would
 /// exceed [`MAX_FRAME_LEN`].
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, FrameError> {
+    encode_with_limit(value, MAX_FRAME_LEN)
+}
+
+/// As [`encode`], with another body limit, in bytes (e.g. [`MAX_RESPONSE_LEN`]).
+///
+/// # Errors
+/// As [`encode`].
+pub fn encode_with_limit<T: Serialize>(value: &T, limit: usize) -> Result<Vec<u8>, FrameError> {
     let body = rmp_serde::to_vec_named(value).map_err(FrameError::Encode)?;
-    if body.len() > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len: body.len() });
+    if body.len() > limit {
+        return Err(FrameError::TooLarge {
+            len: body.len(),
+            limit,
+        });
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -75,6 +92,17 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, value: &T) -> Result<(), F
 /// # Errors
 /// [`FrameError::TooLarge`], [`FrameError::Truncated`], [`FrameError::Decode`], [`FrameError::Io`].
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, FrameError> {
+    read_frame_with_limit(r, MAX_FRAME_LEN)
+}
+
+/// As [`read_frame`], with another body limit, in bytes (e.g. [`MAX_RESPONSE_LEN`]).
+///
+/// # Errors
+/// As [`read_frame`].
+pub fn read_frame_with_limit<R: Read, T: DeserializeOwned>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<T>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -87,8 +115,8 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<Option<T>, 
         }
     }
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len });
+    if len > limit {
+        return Err(FrameError::TooLarge { len, limit });
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).map_err(|e| match e.kind() {
@@ -134,7 +162,10 @@ impl FrameDecoder {
         header.copy_from_slice(&self.buf[..HEADER_LEN]);
         let len = u32::from_be_bytes(header) as usize;
         if len > MAX_FRAME_LEN {
-            return Err(FrameError::TooLarge { len });
+            return Err(FrameError::TooLarge {
+                len,
+                limit: MAX_FRAME_LEN,
+            });
         }
         if self.buf.len() < HEADER_LEN + len {
             return Ok(None);

@@ -23,6 +23,24 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// Largest workload command, in bytes: the shell string, or the argv's arguments together
+/// (each counted with its terminating NUL). Keeps every container record small.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// Checks the size of a workload command (see [`MAX_COMMAND_BYTES`]).
+///
+/// # Errors
+/// A one-line message.
+pub fn validate_command_size(bytes: usize) -> Result<(), String> {
+    if bytes > MAX_COMMAND_BYTES {
+        Err(format!(
+            "command of {bytes} bytes is too long (at most {MAX_COMMAND_BYTES} bytes)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a nice value: -20..=19, as setpriority(2) accepts.
 ///
 /// # Errors

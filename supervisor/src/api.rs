@@ -7,7 +7,9 @@ use crate::container::spawn::{spawn, SpawnRequest};
 use crate::event_loop::Supervisor;
 use crate::monitor::{MonitorCommand, Tracked};
 use crate::state::{Container, NewContainer};
-use proto::api::{ErrorCode, Request, RequestFrame, Response, StartSpec, PROTOCOL_VERSION};
+use proto::api::{
+    Command, ErrorCode, Request, RequestFrame, Response, StartSpec, PROTOCOL_VERSION,
+};
 use proto::limits;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -76,6 +78,12 @@ impl Supervisor {
         limits::validate_id(&spec.id).map_err(invalid)?;
         limits::validate_limits(spec.soft_limit_bytes, spec.hard_limit_bytes).map_err(invalid)?;
         limits::validate_nice(spec.nice).map_err(invalid)?;
+        let command_bytes = match &spec.command {
+            Command::Shell(s) => s.len() + 1,
+            Command::Argv(v) if v.is_empty() => return Err(invalid("empty command".into())),
+            Command::Argv(v) => v.iter().map(|a| a.len() + 1).sum(),
+        };
+        limits::validate_command_size(command_bytes).map_err(invalid)?;
         let rootfs = Path::new(&spec.rootfs);
         if !rootfs.is_absolute() {
             return Err(invalid(format!(

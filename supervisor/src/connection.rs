@@ -100,11 +100,17 @@ impl Connection {
 
     /// Queues a response frame and tries to send it.
     pub fn respond(&mut self, response: &Response) {
-        match frame::encode(response) {
+        match frame::encode_with_limit(response, frame::MAX_RESPONSE_LEN) {
             Ok(bytes) => self.out.extend_from_slice(&bytes),
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode response");
-                self.close_after_flush = true;
+                let fallback = Response::error(
+                    proto::api::ErrorCode::Internal,
+                    format!("the answer cannot be sent: {e}"),
+                );
+                if let Ok(bytes) = frame::encode(&fallback) {
+                    self.out.extend_from_slice(&bytes);
+                }
             }
         }
         let _ = self.flush();

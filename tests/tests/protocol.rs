@@ -135,3 +135,37 @@ fn stale_socket_is_replaced_and_live_one_refused() {
     assert!(first.wait().unwrap().success());
     assert!(!socket.exists());
 }
+
+#[test]
+fn ps_answers_beyond_one_mib_and_oversized_commands_are_refused() {
+    let sup = TestSupervisor::start();
+    // 40 records with 60 KiB commands: a `ps` answer of about 2.4 MiB.
+    let arg = "x".repeat(60_000);
+    for i in 0..40 {
+        let id = format!("big{i}");
+        let root = sup.rootfs(&id);
+        let out = sup.engine(&["start", &id, root.to_str().unwrap(), "--", "true", &arg]);
+        assert!(out.status.success(), "{}", harness::stderr(&out));
+    }
+    for i in 0..40 {
+        sup.wait(&format!("big{i}"));
+    }
+    let out = sup.engine(&["ps", "--format", "json"]);
+    assert!(out.status.success(), "{}", harness::stderr(&out));
+    assert!(
+        out.stdout.len() > MAX_FRAME_LEN,
+        "answer of {} bytes",
+        out.stdout.len()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 40);
+    // A command past the limit is refused with a clear error.
+    let root = sup.rootfs("huge");
+    let out = sup.engine(&["start", "huge", root.to_str().unwrap(), &"y".repeat(70_000)]);
+    assert!(!out.status.success());
+    assert!(
+        harness::stderr(&out).contains("too long"),
+        "{}",
+        harness::stderr(&out)
+    );
+}
