@@ -9,11 +9,22 @@
 //! Connecting is lazy (`create` never blocks). When the peer is down or goes away, `flush`
 //! returns `ENGINE_SINK_RETRY`: the router retries with capped exponential back-off (100 ms
 //! doubling to 5 s) and, in blocking mode, keeps the container's output in its pipe meanwhile,
-//! so nothing is dropped; in non-blocking mode the queue fills and drops are counted. Before
-//! each send the sink checks whether the peer closed the connection and reconnects first, so a
-//! peer that closes cleanly loses nothing; a record cut by a broken connection is sent again
-//! whole on the next one (bytes the kernel accepted just before a peer *crash* can be lost: TCP
-//! has no acknowledgement at this level).
+//! so nothing is dropped; in non-blocking mode the queue fills and drops are counted.
+//!
+//! Delivery guarantee (blocking mode), the same as Docker's fluentd/syslog drivers without
+//! application-level acks:
+//! - A record counts as delivered once the kernel accepted all of its bytes on a connection;
+//!   every other record (including one cut in the middle by a broken connection) is sent
+//!   again, whole and in order, on the next connection.
+//! - Before each send and at each `flush` (even with nothing to send) the sink checks whether
+//!   the peer hung up (FIN or reset); if so it closes its end and reconnects before sending, so
+//!   a peer that hangs up and still reads what was in flight (half-close, or a clean close
+//!   after draining its socket) loses nothing.
+//! - The connection is closed when the container's streams end (`destroy`, after the final
+//!   `flush`), so a peer always sees EOF then, even if it hung up after everything was sent.
+//! - Not covered: bytes the kernel accepted that the peer never read — a peer that crashes or
+//!   closes without draining its receive buffer loses them (TCP has no acknowledgement at
+//!   this level).
 
 pub mod format;
 
@@ -132,11 +143,13 @@ impl TcpSink {
     /// # Errors
     /// [`SinkError::Retry`] when the peer cannot be reached or the connection broke.
     pub fn send(&mut self) -> Result<(), SinkError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
+        // Checked even with nothing to send, so a connection the peer hung up on is closed at
+        // the next flush instead of sitting in CLOSE-WAIT until the next record.
         if self.conn.as_ref().is_some_and(peer_closed) {
             self.conn = None;
+        }
+        if self.buf.is_empty() {
+            return Ok(());
         }
         let addr = &self.opts.address;
         let mut conn = match self.conn.take() {
@@ -232,6 +245,37 @@ mod tests {
         }
     }
 
+    /// Accepts one connection within 10 s and gives it a 10 s read timeout, so a test fails
+    /// with a message instead of hanging.
+    fn accept(l: &TcpListener) -> TcpStream {
+        l.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match l.accept() {
+                Ok((c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    return c;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the sink did not connect within 10 s"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    fn line(r: &mut impl BufRead) -> String {
+        let mut line = String::new();
+        r.read_line(&mut line)
+            .expect("a line from the sink within 10 s");
+        line
+    }
+
     #[test]
     fn peer_down_is_retry_and_reconnects_after_a_clean_close() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -244,18 +288,35 @@ mod tests {
         assert!(matches!(s.flush(), Err(SinkError::Retry(_))));
         let l = TcpListener::bind(&addr).unwrap();
         s.flush().unwrap();
-        let (c, _) = l.accept().unwrap();
-        let mut r = BufReader::new(c);
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        assert!(line.contains("\"log\":\"one\\n\""), "{line}");
+        let mut r = BufReader::new(accept(&l));
+        let one = line(&mut r);
+        assert!(one.contains("\"log\":\"one\\n\""), "{one}");
         drop(r);
         std::thread::sleep(Duration::from_millis(50));
         s.write(&rec(b"two\n")).unwrap();
         s.flush().unwrap();
-        let (c, _) = l.accept().unwrap();
-        let mut line = String::new();
-        BufReader::new(c).read_line(&mut line).unwrap();
-        assert!(line.contains("\"log\":\"two\\n\""), "{line}");
+        let two = line(&mut BufReader::new(accept(&l)));
+        assert!(two.contains("\"log\":\"two\\n\""), "{two}");
+    }
+
+    #[test]
+    fn a_hang_up_after_everything_was_sent_is_closed_at_the_next_flush() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let mut s = TcpSink::new(
+            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
+        );
+        s.write(&rec(b"one\n")).unwrap();
+        s.flush().unwrap();
+        let c = accept(&l);
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        assert!(line(&mut r).contains("one"));
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        s.flush().unwrap();
+        assert_eq!(line(&mut r), "", "EOF: the sink closed its end");
+        s.write(&rec(b"two\n")).unwrap();
+        s.flush().unwrap();
+        assert!(line(&mut BufReader::new(accept(&l))).contains("two"));
     }
 }
