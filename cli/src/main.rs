@@ -19,10 +19,35 @@ fn main() {
         .init();
     let code = match engine_cli::run(&cli) {
         Ok(code) => code,
+        // The reader went away (`engine ps | head`): end quietly, as a SIGPIPE'd tool would.
+        Err(e) if broken_pipe(&e) => 128 + 13,
         Err(e) => {
-            eprintln!("engine: {e:#}");
+            eprintln!("engine: {}", one_line(&e));
             1
         }
     };
     std::process::exit(code);
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line, without repeating a cause that a message already
+/// quotes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

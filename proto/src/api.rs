@@ -88,6 +88,7 @@ pub struct StartSpec {
 
 /// The workload of a container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Run as `/bin/sh -c <string>` inside the rootfs.
     Shell(String),

@@ -4,6 +4,7 @@ use crate::args::{PsArgs, PsFormat};
 use crate::client::Client;
 use anyhow::{bail, Result};
 use proto::api::{ContainerInfo, Request, Response};
+use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -21,10 +22,13 @@ pub fn run(socket: &Path, args: &PsArgs) -> Result<i32> {
         Response::Containers(list) => list,
         other => bail!("unexpected answer from the supervisor: {other:?}"),
     };
-    match args.format {
-        PsFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
-        PsFormat::Table => print!("{}", table(&list)),
-    }
+    let text = match args.format {
+        PsFormat::Json => serde_json::to_string_pretty(&list)? + "\n",
+        PsFormat::Table => table(&list),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
     Ok(0)
 }
 

@@ -50,7 +50,14 @@ pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
     };
     let watch = super::logs::EndWatch::start(socket, &id)?;
     if let Err(e) = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached) {
-        tracing::warn!(error = %e, "cannot show the container's output");
+        // A reader that went away (`engine run ... | head`) is not worth a warning; `run`
+        // still reports the container's status.
+        let gone = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe);
+        if !gone {
+            tracing::warn!(error = %e, "cannot show the container's output");
+        }
     }
     let info = client.container(Request::Wait { id })?;
     handle.close();

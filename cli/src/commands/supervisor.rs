@@ -11,6 +11,11 @@ use supervisor::config::{DEFAULT_SOCKET, DEFAULT_STATE_DIR};
 use supervisor::monitor::{BackendKind, MonitorConfig, DEFAULT_INTERVAL_MS};
 use supervisor::SupervisorConfig;
 
+/// Shortest memory monitor interval accepted, in ms (a scan per 10 ms is already costly).
+const MIN_INTERVAL_MS: u64 = 10;
+/// Longest memory monitor interval accepted, in ms.
+const MAX_INTERVAL_MS: u64 = 60_000;
+
 /// Runs the supervisor until SIGINT/SIGTERM.
 ///
 /// # Errors
@@ -42,6 +47,11 @@ pub fn run(socket: Option<&Path>, args: &SupervisorArgs) -> Result<i32> {
         .monitor_interval_ms
         .or(file.monitor_interval_ms)
         .unwrap_or(DEFAULT_INTERVAL_MS);
+    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&interval_ms) {
+        anyhow::bail!(
+            "invalid monitor interval {interval_ms} ms: must be in {MIN_INTERVAL_MS}..{MAX_INTERVAL_MS}"
+        );
+    }
     let sink_texts = if args.log_sinks.is_empty() {
         file.log_sinks.unwrap_or_default()
     } else {
@@ -58,7 +68,7 @@ pub fn run(socket: Option<&Path>, args: &SupervisorArgs) -> Result<i32> {
         state_dir: abs(&state_dir)?,
         libexec_dir: supervisor::config::default_libexec_dir(),
         monitor: MonitorConfig {
-            interval: Duration::from_millis(interval_ms.max(1)),
+            interval: Duration::from_millis(interval_ms),
             force: match monitor {
                 MonitorChoice::Auto => None,
                 MonitorChoice::Kernel => Some(BackendKind::Kernel),
