@@ -73,7 +73,7 @@ timeout "${ENGINE_VM_TIMEOUT:-1200}" qemu-system-x86_64 \
   -device virtio-rng-pci </dev/null 2>&1 | tee "$log"
 set -e
 echo "test-vm: VM ran $(($(date +%s) - start)) s; console log in $log"
-status=$(grep -ao 'ENGINE-VM-EXIT=[0-9]*' "$log" | tail -1 | cut -d= -f2)
+status=$(grep -ao 'ENGINE-VM-EXIT=[0-9]*' "$log" | tail -1 | cut -d= -f2 || true)
 if [ "$status" != 0 ]; then
   echo "test-vm: FAILED (exit status ${status:-none: the VM did not finish})" >&2
   exit 1

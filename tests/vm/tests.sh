@@ -115,7 +115,8 @@ engine_tests() {
   engine_hog hog4 /bin/sh -c 'for i in 1 2 3 4; do memory_hog 2 200 & done; wait'
 
   say "engine: a container that exits by itself leaves the module's list"
-  engine start short "$(rootfs short)" -- /bin/sleep 1 >/dev/null
+  # Long enough to be seen registered even on a loaded TCG guest.
+  engine start short "$(rootfs short)" -- /bin/sleep 4 >/dev/null
   check "short: gone within one interval" "$PROBE" watch-exit "$(field short pid)" $INTERVAL_MS
   local i
   for i in $(seq 50); do
