@@ -41,8 +41,12 @@ fi
 
 # KVM when it really works (a nested /dev/kvm may exist and still fail at vCPU setup).
 accel=(-accel tcg -cpu max)
-if [ -r /dev/kvm ] && [ -w /dev/kvm ] && echo quit | timeout 20 qemu-system-x86_64 -accel kvm \
-  -cpu host -machine pc -nodefaults -display none -S -monitor stdio >/dev/null 2>&1; then
+kvm_works() {
+  echo quit | timeout 20 qemu-system-x86_64 -accel kvm -cpu host -machine pc -nodefaults \
+    -display none -S -monitor stdio
+}
+# (In a subshell, so the shell's report of a qemu that aborted stays quiet too.)
+if [ -r /dev/kvm ] && [ -w /dev/kvm ] && (kvm_works) >/dev/null 2>&1; then
   accel=(-accel kvm -cpu host)
 fi
 echo "test-vm: qemu ${accel[*]}"
