@@ -9,7 +9,8 @@ ROOTFS=target/rootfs
 DEMO=target/demo
 export ENGINE_SOCKET=$PWD/$DEMO/engine.sock
 engine() { "$BIN/engine" "$@"; }
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"; }
 
 rm -rf "$DEMO" && mkdir -p "$DEMO"/layers/{alpha,beta,hog}
 step "supervisor on base rootfs $ROOTFS (log: $DEMO/supervisor.log)"
