@@ -5,7 +5,7 @@
 mod monitor_support;
 
 use crossbeam_channel::Receiver;
-use monitor_support::{rss_of, unique_id, wait_until, NsInit, Plan, DEADLINE, MIB};
+use monitor_support::{pid_ns_of, rss_of, unique_id, wait_gone, NsInit, Plan, DEADLINE, MIB};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::WaitStatus;
 use std::sync::Arc;
@@ -208,11 +208,7 @@ fn memory_spread_over_processes_is_summed_and_killed() {
         WaitStatus::Signaled(ns.pid, Signal::SIGKILL, false)
     );
     // The kernel ended the rest of the namespace with its init.
-    wait_until("the workers to be gone", || {
-        workers
-            .iter()
-            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
-    });
+    wait_gone("the workers to be gone", &workers);
 }
 
 #[test]
@@ -266,6 +262,117 @@ fn shared_address_space_is_counted_once() {
             assert!(out.is_empty(), "scan {scan}: {out:?}");
         }
     }
+}
+
+#[test]
+fn memory_in_a_nested_pid_namespace_is_counted_and_killed() {
+    let actor = start_actor();
+    let id = unique_id("nested");
+    let mut ns = NsInit::spawn(Plan {
+        nested_depth: 1,
+        nested_bytes: 64 * MIB,
+        ..Plan::default()
+    });
+    let nested = ns.nested();
+    let inner = *nested.last().unwrap();
+    assert_ne!(
+        pid_ns_of(inner),
+        pid_ns_of(ns.raw()),
+        "a namespace of its own"
+    );
+    let base = ns.rss_sum() + rss_of(inner);
+    let hard = base + 40 * MIB as u64;
+    actor.register(&id, ns.raw(), base + 8 * MIB as u64, hard);
+    // The init allocates nothing; the innermost process 64 MiB.
+    ns.go(2);
+
+    let events = actor.events_until(is_hard);
+    let Some(MonitorEvent::HardLimitKilled { rss_bytes, pid, .. }) = events.last() else {
+        unreachable!()
+    };
+    assert!(*rss_bytes > hard && *pid == ns.raw(), "{events:?}");
+    assert_eq!(
+        ns.wait(),
+        WaitStatus::Signaled(ns.pid, Signal::SIGKILL, false)
+    );
+    // The kernel ended the nested namespace with the container's.
+    wait_gone("the nested processes to be gone", &nested);
+}
+
+#[test]
+fn rss_counts_every_nesting_level_and_only_tracked_ancestors() {
+    let mut backend = UserspaceBackend::new().unwrap();
+    let plan = Plan {
+        init_bytes: 8 * MIB,
+        nested_depth: 2,
+        nested_bytes: 16 * MIB,
+        ..Plan::default()
+    };
+    let (mut tracked_ns, mut other) = (NsInit::spawn(plan), NsInit::spawn(plan));
+    for c in [&mut tracked_ns, &mut other] {
+        c.go(2);
+        c.wait_ready(2);
+    }
+    // Everything is parked now; RSS no longer changes.
+    let sum = |c: &NsInit| c.rss_sum() + c.nested()[1..].iter().map(|&p| rss_of(p)).sum::<u64>();
+    let namespaces = |c: &NsInit| {
+        c.nested()[1..]
+            .iter()
+            .map(|&p| pid_ns_of(p))
+            .collect::<Vec<_>>()
+    };
+    let want = sum(&tracked_ns);
+    assert!(want >= 24 * MIB as u64);
+    let first = tracked(&unique_id("levels"), &tracked_ns, u64::MAX / 2);
+    backend.register(&first).unwrap();
+    let mut out = Vec::new();
+    backend.tick(&mut out);
+    assert!(matches!(&out[..], [e] if is_rss(e, want)), "{out:?}");
+    // Both levels resolved to the tracked container; the other container's namespace and
+    // the one nested in it to none.
+    let container = pid_ns_of(tracked_ns.raw());
+    for ns in namespaces(&tracked_ns) {
+        assert_eq!(backend.cached_owner(ns), Some(Some(container)));
+    }
+    for ns in namespaces(&other) {
+        assert_eq!(backend.cached_owner(ns), Some(None));
+    }
+    assert_eq!(backend.cached_owner(pid_ns_of(other.raw())), Some(None));
+
+    // Registering the other container turns its negative answers positive.
+    let second = tracked(&unique_id("levels2"), &other, u64::MAX / 2);
+    backend.register(&second).unwrap();
+    out.clear();
+    backend.tick(&mut out);
+    let other_rss = sum(&other);
+    assert!(
+        out.iter()
+            .any(|e| matches!(e, MonitorEvent::Rss { id, rss_bytes } if *id == second.id && *rss_bytes == other_rss)),
+        "{out:?}"
+    );
+    let other_container = pid_ns_of(other.raw());
+    let other_namespaces = namespaces(&other);
+    for &ns in &other_namespaces {
+        assert_eq!(backend.cached_owner(ns), Some(Some(other_container)));
+    }
+
+    // Once its processes are gone, a namespace's answer is dropped.
+    let other_nested = other.nested();
+    kill(other.pid, Signal::SIGKILL).unwrap();
+    other.wait();
+    wait_gone(
+        "the other container's nested processes to end",
+        &other_nested,
+    );
+    for _ in 0..2 {
+        out.clear();
+        backend.tick(&mut out);
+    }
+    for ns in other_namespaces {
+        assert_eq!(backend.cached_owner(ns), None);
+    }
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(backend.len(), 1);
 }
 
 #[test]

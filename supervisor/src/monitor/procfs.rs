@@ -1,6 +1,7 @@
 //! Small readers of `/proc` for the userspace monitor backend: listing process ids, a
-//! process's PID-namespace inode, its `statm`, its innermost `NSpid`, and comparing two
-//! processes' address spaces with `kcmp(2)`.
+//! process's PID-namespace inode (and, by `NS_GET_PARENT`, its parent namespaces), its
+//! `statm`, its innermost `NSpid`, and comparing two processes' address spaces with
+//! `kcmp(2)`.
 //!
 //! The per-tick paths (listing, `statm`) do not allocate: paths are formatted into a stack
 //! buffer and files are read into a caller's buffer.
@@ -16,6 +17,9 @@ use std::path::Path;
 
 /// Buffer size that holds any `statm` line (7 decimal `u64`s and separators).
 pub const STATM_BUF_LEN: usize = 192;
+
+/// `ioctl_ns(2)` request returning a descriptor of a namespace's parent: `_IO(0xb7, 0x2)`.
+const NS_GET_PARENT: u32 = (0xb7 << 8) | 0x2;
 
 /// `kcmp(2)` type comparing the address spaces (`mm_struct`) of two processes.
 const KCMP_VM: libc::c_int = 1;
@@ -152,12 +156,26 @@ impl ProcFs {
         Ok(st.st_ino)
     }
 
+    /// Opens `/proc/<pid>/ns/pid` (read-only, close-on-exec): a descriptor of the process's
+    /// PID namespace, for [`ns_inode`] and [`ns_parent`].
+    ///
+    /// # Errors
+    /// `ENOENT`/`ESRCH` when the process is gone, `EACCES` without ptrace access.
+    pub fn open_pid_ns(&self, pid: i32) -> Result<OwnedFd, Errno> {
+        self.open_leaf(pid, "ns/pid")
+    }
+
     /// Opens `/proc/<pid>/statm` (read-only, close-on-exec), to be read with [`read_statm`].
     ///
     /// # Errors
     /// `ENOENT`/`ESRCH` when the process is gone.
     pub fn open_statm(&self, pid: i32) -> Result<OwnedFd, Errno> {
-        let path = PidPath::new(pid, "statm");
+        self.open_leaf(pid, "statm")
+    }
+
+    /// Opens `/proc/<pid>/<leaf>` read-only and close-on-exec.
+    fn open_leaf(&self, pid: i32, leaf: &str) -> Result<OwnedFd, Errno> {
+        let path = PidPath::new(pid, leaf);
         nix::fcntl::openat(
             self.dir.as_fd(),
             path.as_cstr(),
@@ -180,13 +198,7 @@ impl ProcFs {
     /// # Errors
     /// `ENOENT`/`ESRCH` when the process is gone.
     pub fn nspid_innermost(&self, pid: i32) -> Result<Option<i32>, Errno> {
-        let path = PidPath::new(pid, "status");
-        let fd = nix::fcntl::openat(
-            self.dir.as_fd(),
-            path.as_cstr(),
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = self.open_leaf(pid, "status")?;
         let text = std::io::read_to_string(std::fs::File::from(fd))
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         Ok(parse_nspid_innermost(&text))
@@ -201,6 +213,30 @@ impl ProcFs {
 pub fn read_statm(fd: impl AsFd, buf: &mut [u8; STATM_BUF_LEN]) -> Result<Statm, Errno> {
     let n = nix::sys::uio::pread(fd, buf, 0)?;
     parse_statm(&buf[..n]).ok_or(Errno::EINVAL)
+}
+
+/// The inode number of the namespace open as `fd` (the number `/proc/<pid>/ns/*` shows).
+///
+/// # Errors
+/// The errno of `fstat(2)`.
+pub fn ns_inode(fd: impl AsFd) -> Result<u64, Errno> {
+    Ok(nix::sys::stat::fstat(fd)?.st_ino)
+}
+
+/// A descriptor of the parent of the PID namespace open as `fd` (`ioctl(NS_GET_PARENT)`).
+///
+/// # Errors
+/// `EPERM` when the parent is outside the caller's namespace (the caller's own namespace,
+/// or the host's, has been reached), `ENOTTY` on kernels before 4.9.
+pub fn ns_parent(fd: impl AsFd) -> Result<OwnedFd, Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: NS_GET_PARENT takes no argument and returns a new descriptor or -1.
+    let r = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), NS_GET_PARENT as _) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: on success the ioctl returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
 
 /// How the address spaces of two processes compare, by `kcmp(2)` with `KCMP_VM`: `Equal`
@@ -298,6 +334,10 @@ mod tests {
         assert!(proc.statm(me, &mut buf).unwrap().size > 0);
         assert!(proc.nspid_innermost(me).unwrap().is_some());
         assert_eq!(cmp_vm(me, me), Some(std::cmp::Ordering::Equal));
+        let ns = proc.open_pid_ns(me).unwrap();
+        assert_eq!(ns_inode(&ns).unwrap(), proc.pid_ns(me).unwrap());
+        // The test runs in the host's (or its own top) namespace: no parent to see.
+        assert_eq!(ns_parent(&ns).unwrap_err(), Errno::EPERM);
         assert_eq!(proc.pid_ns(i32::MAX), Err(Errno::ENOENT));
     }
 }

@@ -3,8 +3,11 @@
 //! Each tick makes one pass over `/proc`: every process is mapped to its tracked container
 //! by PID namespace (the inode of `/proc/<pid>/ns/pid` equals that of the container's init,
 //! read at registration; the init itself lives in the new namespace), so the cost grows with
-//! the number of processes, not containers × processes. A process's namespace never
-//! changes, so it is looked up once per process and cached by pid; for processes of tracked
+//! the number of processes, not containers × processes. A process in a PID namespace nested
+//! inside a container's is a member of the container's namespace too and counts for it: a
+//! namespace that is not a tracked container's is resolved through its ancestors
+//! (`NS_GET_PARENT`, see [`ns_owner`]) and the answer cached per namespace. A process's
+//! namespace never changes, so it is looked up once per process and cached by pid; for processes of tracked
 //! containers the `statm` file is kept open (within a descriptor budget) and re-read with
 //! one `pread(2)` per tick.
 //!
@@ -19,8 +22,6 @@
 //! sharers whose values were read while the address space was changing can differ and are
 //! then counted twice for that scan.)
 //!
-//! Processes in a nested PID namespace inside a container are not counted.
-//!
 //! Limits: the first time RSS > soft, one `SoftLimit` event and one line; when RSS > hard,
 //! SIGKILL to the container's init (the kernel then kills the rest of its namespace), one
 //! `HardLimitKilled` event and one line (preceded by the soft ones if not yet reported), and
@@ -28,19 +29,23 @@
 //! sent when a container's RSS differs from the last one sent (so, the first measurement and
 //! each change). Entries whose init is gone are dropped silently.
 
+mod ns_owner;
+
 use super::kmsg::KmsgWriter;
 use super::procfs::{self, ProcFs, Statm, STATM_BUF_LEN};
 use super::{Backend, BackendKind, MonitorEvent, Tracked};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use ns_owner::NsOwners;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-/// Every this many ticks, cached namespaces of processes whose `statm` is not held open are
-/// forgotten and looked up again, in case a pid was reused between two scans.
+/// Every this many ticks, cached namespaces of processes whose `statm` is not held open, and
+/// the owners of nested namespaces, are forgotten and looked up again, in case a pid or a
+/// namespace inode was reused between two scans.
 const REFRESH_TICKS: u64 = 64;
 
 /// Why the userspace backend could not start.
@@ -75,7 +80,7 @@ struct Entry {
 /// What is cached about one process id.
 #[derive(Debug)]
 struct ProcSlot {
-    /// Inode of its PID namespace.
+    /// Inode of its (innermost) PID namespace.
     ns: u64,
     /// `/proc/<pid>/statm`, held open while the process belongs to a tracked container.
     statm: Option<OwnedFd>,
@@ -89,6 +94,7 @@ struct ProcSlot {
 /// One process of a tracked container, measured this scan.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
+    /// PID-namespace inode of the container it counts for.
     ns: u64,
     statm: Statm,
     pid: i32,
@@ -105,6 +111,8 @@ pub struct UserspaceBackend {
     entries: HashMap<u64, Entry>,
     /// Processes seen in the last scan, by pid.
     procs: HashMap<i32, ProcSlot>,
+    /// Tracked container of each nested namespace seen in the last scan.
+    nested: NsOwners,
     generation: u64,
     /// Most `statm` descriptors held open at once.
     fd_budget: usize,
@@ -155,6 +163,7 @@ impl UserspaceBackend {
             own_ns,
             entries: HashMap::new(),
             procs: HashMap::new(),
+            nested: NsOwners::default(),
             generation: 0,
             fd_budget,
             fds_open: 0,
@@ -183,6 +192,14 @@ impl UserspaceBackend {
         self.entries.values().any(|e| e.tracked.pid == pid)
     }
 
+    /// What is cached about the PID namespace with inode `ns` that is neither a tracked
+    /// container's nor the monitor's own: `Some(Some(c))` when it is nested in the tracked
+    /// container whose namespace inode is `c`, `Some(None)` when in none, `None` when nothing
+    /// is cached (no process of the last scan was in it). For tests and diagnostics.
+    pub fn cached_owner(&self, ns: u64) -> Option<Option<u64>> {
+        self.nested.cached(ns)
+    }
+
     /// Lists processes, maps them to tracked containers and fills `self.samples`.
     fn scan(&mut self) -> Result<(), Errno> {
         let generation = self.generation;
@@ -203,7 +220,22 @@ impl UserspaceBackend {
                 },
             };
             slot.seen = generation;
-            let Some(entry) = self.entries.get_mut(&slot.ns) else {
+            let container = if self.entries.contains_key(&slot.ns) {
+                slot.ns
+            } else if slot.ns == self.own_ns {
+                continue;
+            } else {
+                let entries = &self.entries;
+                let tracked = |ns| entries.contains_key(&ns);
+                let owner =
+                    self.nested
+                        .owner(&self.proc, pid, slot.ns, generation, tracked, self.own_ns);
+                match owner {
+                    Some(container) => container,
+                    None => continue,
+                }
+            };
+            let Some(entry) = self.entries.get_mut(&container) else {
                 continue;
             };
             if slot.statm.is_none() && self.fds_open < self.fd_budget {
@@ -222,7 +254,7 @@ impl UserspaceBackend {
                         entry.init_seen = generation;
                     }
                     self.samples.push(Sample {
-                        ns: slot.ns,
+                        ns: container,
                         statm,
                         pid,
                         own_mm: slot.own_mm,
@@ -234,6 +266,7 @@ impl UserspaceBackend {
             }
         }
         let refresh = generation.is_multiple_of(REFRESH_TICKS);
+        self.nested.end_scan(generation, refresh);
         let fds_open = &mut self.fds_open;
         self.procs.retain(|_, slot| {
             let keep = slot.seen == generation && !(refresh && slot.statm.is_none());
@@ -278,6 +311,7 @@ impl UserspaceBackend {
 
     /// Reports and enforces limits; drops entries whose init is gone.
     fn enforce(&mut self, out: &mut Vec<MonitorEvent>) {
+        let tracked_before = self.entries.len();
         let generation = self.generation;
         let page_size = self.page_size;
         let kmsg = &mut self.kmsg;
@@ -331,6 +365,9 @@ impl UserspaceBackend {
             }
             false
         });
+        if self.entries.len() != tracked_before {
+            self.nested.clear();
+        }
     }
 }
 
@@ -407,6 +444,7 @@ impl Backend for UserspaceBackend {
                 "container {id}: its PID namespace is already tracked"
             ));
         }
+        self.nested.clear();
         self.entries.insert(
             ns,
             Entry {
@@ -423,7 +461,11 @@ impl Backend for UserspaceBackend {
     /// Unregistering a container that is not tracked (its init exited, or it was killed at
     /// the hard limit) is not an error.
     fn unregister(&mut self, _id: &str, pid: i32) -> Result<(), String> {
+        let tracked_before = self.entries.len();
         self.entries.retain(|_, e| e.tracked.pid != pid);
+        if self.entries.len() != tracked_before {
+            self.nested.clear();
+        }
         Ok(())
     }
 
@@ -431,6 +473,7 @@ impl Backend for UserspaceBackend {
         if self.entries.is_empty() {
             // Nothing to measure: release the cache and its descriptors.
             self.procs.clear();
+            self.nested.clear();
             self.fds_open = 0;
             return;
         }

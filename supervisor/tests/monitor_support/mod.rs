@@ -1,6 +1,7 @@
 //! Test containers for the monitor tests: a process cloned into a new PID namespace (its
 //! init) that forks workers, optionally shares its address space with a `CLONE_VM`
-//! sibling, and allocates and touches memory when told to.
+//! sibling or starts a chain of PID namespaces nested inside its own (as `unshare -f -p`
+//! does), and allocates and touches memory when told to.
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
@@ -28,6 +29,12 @@ pub struct Plan {
     pub init_bytes: usize,
     /// Whether the init starts a `CLONE_VM` sibling (a process sharing its address space).
     pub vm_sibling: bool,
+    /// PID namespaces nested inside the container's, one inside the other (0: none). The
+    /// init forks a child that `unshare(CLONE_NEWPID)`s and forks the init of the next
+    /// namespace, which does the same while levels remain; the innermost allocates
+    /// `nested_bytes` on `go`.
+    pub nested_depth: usize,
+    pub nested_bytes: usize,
 }
 
 /// Bytes touched per step, and the pause between steps.
@@ -123,6 +130,36 @@ fn spawn_vm_sibling() {
     }
 }
 
+/// Forks a child that enters `depth` nested PID namespaces, the innermost allocating `bytes`
+/// on `go`. Each level is an `unshare(CLONE_NEWPID)` followed by a fork (the new namespace's
+/// init); the process that unshared parks.
+fn spawn_nested(depth: usize, bytes: usize, go: RawFd, ready: RawFd) {
+    // SAFETY: the child only makes raw system calls before parking.
+    match unsafe { libc::fork() } {
+        0 => {
+            let mut level = 0;
+            while level < depth {
+                // SAFETY: unshare takes a flag word; fork as above.
+                if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+                    child_exit(5);
+                }
+                // SAFETY: as above.
+                match unsafe { libc::fork() } {
+                    0 => level += 1,
+                    -1 => child_exit(6),
+                    _ => park(),
+                }
+            }
+            read_byte(go);
+            touch_memory(bytes);
+            write_byte(ready);
+            park()
+        }
+        -1 => child_exit(1),
+        _ => {}
+    }
+}
+
 /// Body of the namespace's init (PID 1).
 fn init_main(plan: Plan, go: RawFd, ready: RawFd) -> isize {
     for _ in 0..plan.workers {
@@ -140,6 +177,9 @@ fn init_main(plan: Plan, go: RawFd, ready: RawFd) -> isize {
     }
     if plan.vm_sibling {
         spawn_vm_sibling();
+    }
+    if plan.nested_depth > 0 {
+        spawn_nested(plan.nested_depth, plan.nested_bytes, go, ready);
     }
     read_byte(go);
     touch_memory(plan.init_bytes);
@@ -181,10 +221,15 @@ impl NsInit {
             ready: File::from(ready_r),
             reaped: false,
         };
-        let want = plan.workers + usize::from(plan.vm_sibling);
+        let want = plan.workers + usize::from(plan.vm_sibling) + usize::from(plan.nested_depth > 0);
         wait_until("the container's processes to start", || {
             init.children().len() == want
         });
+        if plan.nested_depth > 0 {
+            wait_until("the nested namespaces to start", || {
+                init.nested().len() == plan.nested_depth + 1
+            });
+        }
         init
     }
 
@@ -194,12 +239,21 @@ impl NsInit {
 
     /// Host pids of the init's children.
     pub fn children(&self) -> Vec<i32> {
-        let path = format!("/proc/{0}/task/{0}/children", self.pid);
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(|p| p.parse().unwrap())
-            .collect()
+        children_of(self.raw())
+    }
+
+    /// Host pids of the chain of nested namespaces (with `nested_depth` > 0): the process
+    /// that unshared first, then the init of each nested namespace, the innermost last.
+    pub fn nested(&self) -> Vec<i32> {
+        let mut chain = Vec::new();
+        // The chain starts at the init's youngest child (forked after workers and sibling);
+        // the children file lists them oldest first.
+        let mut next = self.children().last().copied();
+        while let Some(pid) = next {
+            chain.push(pid);
+            next = children_of(pid).first().copied();
+        }
+        chain
     }
 
     /// Σ resident bytes of the init and its children, as `statm` says now.
@@ -254,6 +308,22 @@ impl Drop for NsInit {
     }
 }
 
+/// Host pids of the children of process `pid` (none when it is gone).
+fn children_of(pid: i32) -> Vec<i32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// Inode of the PID namespace of process `pid`.
+pub fn pid_ns_of(pid: i32) -> u64 {
+    let meta = std::fs::metadata(format!("/proc/{pid}/ns/pid")).unwrap();
+    std::os::unix::fs::MetadataExt::ino(&meta)
+}
+
 /// Resident bytes of one process (0 when it is gone).
 pub fn rss_of(pid: i32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
@@ -277,6 +347,14 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Waits until none of `pids` exists any more.
+pub fn wait_gone(what: &str, pids: &[i32]) {
+    wait_until(what, || {
+        pids.iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
 }
 
 /// A container id unique to this test run (dmesg keeps lines of earlier runs).
