@@ -56,6 +56,7 @@ extern "C" {
     fn ioctl(fd: i32, request: u64, ...) -> i32;
     fn syscall(number: i64, ...) -> i64;
     fn fork() -> i32;
+    fn unshare(flags: i32) -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     fn kill(pid: i32, sig: i32) -> i32;
     fn close(fd: i32) -> i32;
@@ -193,6 +194,22 @@ fn spawn(new_pid_ns: bool, body: impl FnOnce() -> i32) -> i32 {
     pid
 }
 
+/// Forks a child that runs `body` `depth` PID namespaces below the caller's, as `unshare -f
+/// -p` does once per level: each level `unshare(CLONE_NEWPID)`s and forks the next
+/// namespace's init, then waits for it. Returns the first child's pid.
+fn spawn_nested(depth: usize, body: impl FnOnce() -> i32) -> i32 {
+    spawn(false, move || {
+        if depth == 0 {
+            return body();
+        }
+        // SAFETY: unshare(2) takes a flag word; single-threaded program.
+        if unsafe { unshare(CLONE_NEWPID as i32) } != 0 {
+            return 5;
+        }
+        wait(spawn_nested(depth - 1, body))
+    })
+}
+
 fn sleep_forever() -> i32 {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
@@ -283,7 +300,9 @@ fn errnos() -> u32 {
     c.failed
 }
 
-fn hog(workers: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
+/// A container over its limits: its init grows (no workers, `nested` 0), or `workers` child
+/// processes grow, each `nested` PID namespaces below the container's.
+fn hog(workers: usize, nested: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
     let mut c = Checks { failed: 0 };
     let mut dev = open(true).expect("open device");
     let init = spawn(true, move || {
@@ -296,16 +315,16 @@ fn hog(workers: usize, step_mib: usize, soft_mib: u64, hard_mib: u64) -> u32 {
             }
             0
         };
-        if workers == 0 {
+        if workers == 0 && nested == 0 {
             return body();
         }
-        for _ in 0..workers {
-            spawn(false, body);
+        for _ in 0..workers.max(1) {
+            spawn_nested(nested, body);
         }
         sleep_forever()
     });
     let (soft, hard) = (soft_mib << 20, hard_mib << 20);
-    let id = format!("probe-hog-{workers}");
+    let id = format!("probe-hog-{workers}-{nested}");
     c.check("register hog", register(&dev, init, soft, hard, &id).is_ok(), String::new());
     let first = next_event(&mut dev, Duration::from_secs(60));
     let second = next_event(&mut dev, Duration::from_secs(60));
@@ -499,7 +518,8 @@ fn main() -> ExitCode {
     let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
     let failed = match args.first().map(String::as_str) {
         Some("errnos") => errnos(),
-        Some("hog") => hog(num(1) as usize, num(2) as usize, num(3), num(4)),
+        Some("hog") => hog(num(1) as usize, 0, num(2) as usize, num(3), num(4)),
+        Some("hog-nested") => hog(1, num(1) as usize, num(2) as usize, num(3), num(4)),
         Some("gone") => gone(num(1)),
         Some("vmshare") => vmshare(num(1)),
         Some("churn") => churn(num(1) as usize),
@@ -518,7 +538,7 @@ fn main() -> ExitCode {
             0
         }
         _ => {
-            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|vmshare MS|gone MS|churn N|hold N|query PID|watch-exit PID MS");
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|hog-nested DEPTH STEP SOFT HARD|vmshare MS|gone MS|churn N|hold N|query PID|watch-exit PID MS");
             return ExitCode::from(2);
         }
     };

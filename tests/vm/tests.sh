@@ -50,6 +50,8 @@ probe_tests() {
   check "single-process hog killed" "$PROBE" hog 0 4 16 32
   say "memory spread over 4 child processes (kmod-probe hog 4 ...)"
   check "4-worker hog killed" "$PROBE" hog 4 1 16 32
+  say "memory in PID namespaces nested 2 deep inside the container (kmod-probe hog-nested 2 ...)"
+  check "nested-namespace hog killed" "$PROBE" hog-nested 2 4 16 32
   say "threads and CLONE_VM children share one address space"
   check "shared address space counted once" "$PROBE" vmshare $INTERVAL_MS
   say "a container that exits by itself"
