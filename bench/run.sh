@@ -29,6 +29,22 @@ declare -A bound=([start_latency]=$(pick 30 900) [density]=$(pick 50 1200)
     [monitor_scan]=$(pick 35 900) [reaction]=$(pick 25 600) [log_throughput]=$(pick 60 1500))
 
 machine_json >"$OUT/machine.json"
+
+# Kernel backend (figure 3a, second half): bench/kmod_scan.sh runs inside the VM of
+# `make test-vm` and prints its JSON between a `BENCH-JSON-BEGIN kmod_scan` line and a
+# `BENCH-JSON-END` line on the guest console, which the host keeps in target/vm/test-vm.log.
+# The last such block becomes target/bench/kmod_scan.json; it is taken before the figures
+# run, since a test-vm run meanwhile starts a new log.
+vm_log=${BENCH_VM_LOG:-$REPO/target/vm/test-vm.log}
+if [[ -f $vm_log ]] && grep -q '^BENCH-JSON-BEGIN kmod_scan' "$vm_log"; then
+    # The guest's console is a terminal: drop carriage returns and colour escapes.
+    tr -d '\r' <"$vm_log" | sed 's/\x1b\[[0-9;]*m//g' | awk '/^BENCH-JSON-BEGIN kmod_scan/ {f = 1; buf = ""; next}
+        /^BENCH-JSON-END/ {if (f) last = buf; f = 0; next}
+        f {buf = buf $0 "\n"} END {printf "%s", last}' | jq . >"$OUT/kmod_scan.json.tmp" &&
+        mv -f "$OUT/kmod_scan.json.tmp" "$OUT/kmod_scan.json" &&
+        log "kernel backend figure taken from $vm_log"
+fi
+
 status='{}'
 for f in "${figures[@]}"; do
     script=$BENCH_DIR/$f.sh
@@ -44,19 +60,6 @@ for f in "${figures[@]}"; do
 done
 jq . <<<"$status" >"$OUT/status.json"
 
-# Kernel backend (figure 3a, second half): bench/kmod_scan.sh runs inside the VM of
-# `make test-vm` and prints its JSON between a `BENCH-JSON-BEGIN kmod_scan` line and a
-# `BENCH-JSON-END` line on the guest console, which the host keeps in target/vm/test-vm.log.
-# The last such block becomes target/bench/kmod_scan.json.
-vm_log=${BENCH_VM_LOG:-$REPO/target/vm/test-vm.log}
-if [[ -f $vm_log ]] && grep -q '^BENCH-JSON-BEGIN kmod_scan' "$vm_log"; then
-    # The guest's console is a terminal: drop carriage returns and colour escapes.
-    tr -d '\r' <"$vm_log" | sed 's/\x1b\[[0-9;]*m//g' | awk '/^BENCH-JSON-BEGIN kmod_scan/ {f = 1; buf = ""; next}
-        /^BENCH-JSON-END/ {if (f) last = buf; f = 0; next}
-        f {buf = buf $0 "\n"} END {printf "%s", last}' | jq . >"$OUT/kmod_scan.json.tmp" &&
-        mv -f "$OUT/kmod_scan.json.tmp" "$OUT/kmod_scan.json" &&
-        log "kernel backend figure taken from $vm_log"
-fi
 
 if [[ $QUICK == 1 ]]; then
     report=$OUT/performance.md
