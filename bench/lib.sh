@@ -58,10 +58,14 @@ json_array() { local IFS=,; printf '[%s]' "$*"; }
 # write_json FILE JSON: pretty-prints through jq so a malformed document fails loudly.
 write_json() { jq . <<<"$2" >"$1.tmp" && mv -f "$1.tmp" "$1"; log "wrote $1"; }
 
+# When the figure started and the load then (the figure's own processes add to it later).
+BENCH_START_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+BENCH_START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # meta_json FIGURE COMMAND: the fields every figure file carries.
 meta_json() {
-    jq -n --arg figure "$1" --arg command "$2" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-        --argjson quick "$QUICK" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    jq -n --arg figure "$1" --arg command "$2" --arg date "$BENCH_START_DATE" \
+        --argjson quick "$QUICK" --arg load "$BENCH_START_LOAD" \
         '{figure: $figure, command: $command, date: $date, quick: ($quick == 1),
           loadavg_at_start: $load}'
 }
