@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_tools jq python3 unshare chroot cmp
 
 mib=$(pick 64 1024)
-# Runs per row: the 100-byte row takes ~40 s a run at full size, the others 1–3 s, and the
+# Runs per row: a 100-byte pair (ceiling + routed) takes ~40 s at full size, the others 1–3 s; the
 # machine's page cache makes a single large write vary by several times (see the notes).
 declare -A runs=([100]=$(pick 3 5) [4096]=$(pick 5 9) [1048576]=$(pick 5 9))
 run_timeout_s=$(pick 60 300)
