@@ -5,74 +5,14 @@
 mod common;
 
 use common::*;
+use harness::plugins::{build_c_sink, build_rust_sink};
 use proto::router::{FromRouter, SinkSpec};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn build_c_sink(dir: &Path) -> PathBuf {
-    build_c_variant(dir, "libc_test_sink.so", &[])
-}
-
-fn build_c_variant(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
-    let so = dir.join(name);
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let st = Command::new(cc)
-        .args([
-            "-shared",
-            "-fPIC",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-Wno-unused-parameter",
-            "-o",
-        ])
-        .arg(&so)
-        .args(defines)
-        .arg(manifest_dir().join("tests/plugins/c_sink.c"))
-        .arg("-I")
-        .arg(manifest_dir().join("../sinks/abi/include"))
-        .status()
-        .expect("cc runs");
-    assert!(st.success(), "building the C sink failed");
-    so
-}
-
-fn build_rust_sink(dir: &Path) -> PathBuf {
-    let proj = dir.join("rust-sink");
-    std::fs::create_dir_all(&proj).unwrap();
-    let manifest = format!(
-        "[package]\nname = \"rust-test-sink\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"\n\n\
-         [dependencies]\nengine-sink-abi = {{ path = \"{}\" }}\n\n[workspace]\n",
-        manifest_dir().join("tests/plugins/rust_sink.rs").display(),
-        manifest_dir().join("../sinks/abi").display(),
-    );
-    std::fs::write(proj.join("Cargo.toml"), manifest).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--offline",
-            "--quiet",
-            "--manifest-path",
-        ])
-        .arg(proj.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", proj.join("target"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "building the out-of-tree Rust sink failed");
-    proj.join("target/release/librust_test_sink.so")
-}
 
 /// The file sink plus the out-of-tree Rust sink (built here) with `options`.
 fn file_and_rust_sink(dir: &Path, options: &str) -> [SinkSpec; 2] {
@@ -129,7 +69,7 @@ fn check_records(records: &[(u32, u32, String, Vec<u8>)], stdout: &[u8], stderr:
 #[test]
 fn c_and_out_of_tree_rust_sinks_get_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let c_so = build_c_sink(dir.path());
+    let c_so = build_c_sink(dir.path(), "libc_test_sink.so", &[]);
     let rs_so = build_rust_sink(dir.path());
     let c_out = dir.path().join("c.out");
     let rs_out = dir.path().join("rs.out");
@@ -193,8 +133,8 @@ fn a_panicking_rust_sink_is_reported_and_the_router_carries_on() {
 #[test]
 fn unsupported_versions_and_short_tables_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let v2 = build_c_variant(dir.path(), "libv2.so", &["-DSINK_VERSION=2"]);
-    let short = build_c_variant(dir.path(), "libshort.so", &["-DSINK_SIZE=16"]);
+    let v2 = build_c_sink(dir.path(), "libv2.so", &["-DSINK_VERSION=2"]);
+    let short = build_c_sink(dir.path(), "libshort.so", &["-DSINK_SIZE=16"]);
     for (so, want) in [(v2, "ABI version 2"), (short, "struct_size 16")] {
         let spec = SinkSpec::parse(&format!("{}:out=/dev/null", so.display())).unwrap();
         let err = supervisor::router_link::RouterLink::start(&built("log-router"), vec![spec])
@@ -229,7 +169,7 @@ impl Drop for SmallTmpfs {
 #[test]
 fn a_full_disk_is_reported_once_and_stops_neither_the_container_nor_other_sinks() {
     let dir = tempfile::tempdir().unwrap();
-    let c_so = build_c_sink(dir.path());
+    let c_so = build_c_sink(dir.path(), "libc_test_sink.so", &[]);
     let small = dir.path().join("small");
     std::fs::create_dir(&small).unwrap();
     let _fs = SmallTmpfs::mount(&small, "64k");

@@ -1,7 +1,7 @@
 //! One client connection on the supervisor's socket: non-blocking reads into a frame decoder,
 //! queued response frames, and the request it is waiting to answer (`wait`, `stop`).
 
-use proto::api::{Request, RequestFrame, Response};
+use proto::api::{RequestFrame, Response};
 use proto::frame::{self, FrameDecoder, FrameError};
 use std::io::{self, Read, Write};
 
@@ -144,16 +144,5 @@ impl Connection {
     pub fn is_done(&self) -> bool {
         !self.has_output()
             && (self.close_after_flush || (self.peer_closed && self.pending.is_none()))
-    }
-
-    /// The request's container id for the log line of a protocol error.
-    pub fn describe(req: &Request) -> &'static str {
-        match req {
-            Request::Start(_) => "start",
-            Request::Wait { .. } => "wait",
-            Request::Stop { .. } => "stop",
-            Request::Ps => "ps",
-            Request::Inspect { .. } => "inspect",
-        }
     }
 }

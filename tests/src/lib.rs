@@ -6,6 +6,8 @@
 //! rootfs from `ENGINE_TEST_ROOTFS` (default `<workspace>/target/rootfs`, built by
 //! `make rootfs`). Tests need root.
 
+pub mod plugins;
+
 use proto::api::{ContainerInfo, Request, RequestFrame, Response};
 use proto::frame;
 use std::io::{Read, Write};

@@ -3,66 +3,8 @@
 //! workspace (built here with cargo against `sinks/abi`); every record reaches both, next to
 //! the file sink. The sources are the log-router's test plugins.
 
+use harness::plugins::{build_c_sink, build_rust_sink};
 use harness::{stderr, TestSupervisor};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn build_c_sink(dir: &Path) -> PathBuf {
-    let so = dir.join("libc_sink.so");
-    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args([
-            "-shared",
-            "-fPIC",
-            "-Wall",
-            "-Werror",
-            "-Wno-unused-parameter",
-            "-o",
-        ])
-        .arg(&so)
-        .arg(repo().join("log-router/tests/plugins/c_sink.c"))
-        .arg("-I")
-        .arg(repo().join("sinks/abi/include"))
-        .status()
-        .expect("cc runs");
-    assert!(st.success(), "building the C sink failed");
-    so
-}
-
-fn build_rust_sink(dir: &Path) -> PathBuf {
-    let proj = dir.join("rust-sink");
-    std::fs::create_dir_all(&proj).unwrap();
-    let manifest = format!(
-        "[package]\nname = \"third-party-sink\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
-         [lib]\ncrate-type = [\"cdylib\"]\npath = \"{}\"\n\n\
-         [dependencies]\nengine-sink-abi = {{ path = \"{}\" }}\n\n[workspace]\n",
-        repo()
-            .join("log-router/tests/plugins/rust_sink.rs")
-            .display(),
-        repo().join("sinks/abi").display(),
-    );
-    std::fs::write(proj.join("Cargo.toml"), manifest).unwrap();
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--offline",
-            "--quiet",
-            "--manifest-path",
-        ])
-        .arg(proj.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", proj.join("target"))
-        .status()
-        .expect("cargo runs");
-    assert!(st.success(), "building the out-of-tree Rust sink failed");
-    proj.join("target/release/libthird_party_sink.so")
-}
 
 /// The bytes of one stream from "<stream> <flags> <len> <id>\n<data>\n" records, checking the
 /// container id of each.
@@ -85,7 +27,7 @@ fn stream_bytes(records: &[u8], stream: u32, id: &str) -> Vec<u8> {
 #[test]
 fn c_and_rust_third_party_sinks_get_every_record_in_a_running_supervisor() {
     let dir = tempfile::tempdir().unwrap();
-    let c_so = build_c_sink(dir.path());
+    let c_so = build_c_sink(dir.path(), "libc_sink.so", &[]);
     let rs_so = build_rust_sink(dir.path());
     let c_out = dir.path().join("c.out");
     let rs_out = dir.path().join("rs.out");
