@@ -43,5 +43,21 @@ pub enum SupervisorError {
 /// # Errors
 /// [`SupervisorError`] when start-up fails or the event loop breaks.
 pub fn run(config: SupervisorConfig) -> Result<(), SupervisorError> {
+    raise_open_files_limit();
     event_loop::Supervisor::new(config)?.run()
+}
+
+/// Raises the soft limit of open files to the hard one: the supervisor and the log-router
+/// (which inherits it) hold four descriptors per container, and a login shell's soft limit
+/// of 1024 would stop them at about 250 containers.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "raised the open files limit"),
+            Err(e) => tracing::warn!(error = %e, soft, "cannot raise the open files limit"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open files limit"),
+    }
 }

@@ -11,6 +11,7 @@ use logfile::Run;
 use proto::api::{ContainerInfo, Request};
 use std::io::Write;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -94,6 +95,8 @@ impl<W: Write> RunSink for Printed<W> {
 #[derive(Debug)]
 pub struct EndWatch {
     ended: Arc<OnceLock<Result<ContainerInfo, String>>>,
+    /// Disconnected (by the waiting thread's exit) once `ended` is set.
+    done: Receiver<()>,
 }
 
 impl EndWatch {
@@ -105,14 +108,21 @@ impl EndWatch {
         let mut client = Client::connect(socket)?;
         let ended = Arc::new(OnceLock::new());
         let slot = Arc::clone(&ended);
+        let (tx, done) = std::sync::mpsc::channel::<()>();
         let id = id.to_string();
         std::thread::spawn(move || {
             let r = client
                 .container(Request::Wait { id })
                 .map_err(|e| format!("{e:#}"));
             let _ = slot.set(r);
+            drop(tx);
         });
-        Ok(Self { ended })
+        Ok(Self { ended, done })
+    }
+
+    /// Waits up to `timeout` for the end; returns early when it comes.
+    pub fn wait(&self, timeout: Duration) {
+        let _ = self.done.recv_timeout(timeout);
     }
 
     /// The final record once the container has ended (or the error of waiting for it).
@@ -177,7 +187,10 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
             ended = true;
             continue;
         }
-        std::thread::sleep(pause);
+        match follow {
+            Some(w) => w.wait(pause),
+            None => std::thread::sleep(pause),
+        }
         pause = (pause * 2).min(POLL_MAX);
     }
 }
