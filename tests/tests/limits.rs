@@ -55,10 +55,11 @@ fn memory_spread_over_processes_is_summed() {
     let sup =
         TestSupervisor::start_with(&["--monitor", "userspace", "--monitor-interval-ms", "100"]);
     let id = format!("spread{}", std::process::id());
-    // Four hogs of at most 12 MiB each: none crosses 32 MiB alone, together they do.
+    // Four processes holding 12 MiB each, then sleeping: none crosses 32 MiB alone, so only
+    // the sum over the container's processes can reach the hard limit.
     let out = sup.run_container(
         &id,
-        "for i in 1 2 3 4; do memory_hog 4 100 & done; wait",
+        "probe spread 4 12",
         &["--soft-mib", "16", "--hard-mib", "32"],
     );
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));

@@ -187,9 +187,9 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
             ended = true;
             continue;
         }
-        match follow {
-            Some(w) => w.wait(pause),
-            None => std::thread::sleep(pause),
+        // Only a follower gets here (without one, `ended` was true from the start).
+        if let Some(w) = follow {
+            w.wait(pause);
         }
         pause = (pause * 2).min(POLL_MAX);
     }
