@@ -15,10 +15,14 @@ deps:
 # container-init is PID 1 of every container, so its memory is paid once per container: the
 # one the supervisor runs (target/release/container-init) is the static musl build (about a
 # quarter of the glibc build's RSS), installed over the glibc one cargo puts there.
+# `engine` is started once per CLI command: its static musl build skips the dynamic loader
+# (about 0.6 ms of every `engine run`), so it is installed over the glibc one the same way.
+# The log-router stays a glibc build: it loads sink plugins with dlopen.
 build:
 	$(CARGO) build --release --workspace
-	$(CARGO) build --release --target $(MUSL) -p container-init
+	$(CARGO) build --release --target $(MUSL) -p container-init -p engine-cli
 	install -m 0755 target/$(MUSL)/release/container-init $(BIN)/container-init
+	install -m 0755 target/$(MUSL)/release/engine $(BIN)/engine
 
 workloads:
 	$(CARGO) build --release --target $(MUSL) -p engine-workloads
