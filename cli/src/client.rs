@@ -1,7 +1,7 @@
 //! A blocking client of the supervisor's socket: one frame out, one frame back.
 
-use anyhow::{anyhow, bail, Context, Result};
-use proto::api::{ContainerInfo, Request, RequestFrame, Response};
+use anyhow::{bail, Context, Result};
+use proto::api::{ContainerInfo, ErrorBody, ErrorCode, Request, RequestFrame, Response};
 use proto::frame;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -45,7 +45,7 @@ impl Client {
             (Ok(()), Err(e)) => return Err(e).context("cannot read the supervisor's answer"),
         };
         match resp {
-            Response::Error(e) => Err(anyhow!(e.message)),
+            Response::Error(e) => Err(Refused(e).into()),
             other => Ok(other),
         }
     }
@@ -59,5 +59,20 @@ impl Client {
             Response::Container(info) => Ok(info),
             other => bail!("unexpected answer from the supervisor: {other:?}"),
         }
+    }
+}
+
+/// An error answer of the supervisor; `Display` is its message.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.message)]
+pub struct Refused(pub ErrorBody);
+
+/// The exit status of the CLI for an error: 127 when the container's program was not found,
+/// 126 when it could not be executed (as `docker run` and a shell exit), 1 otherwise.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<Refused>().map(|r| r.0.code) {
+        Some(ErrorCode::CommandNotFound) => 127,
+        Some(ErrorCode::CommandNotExecutable) => 126,
+        _ => 1,
     }
 }

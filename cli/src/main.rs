@@ -23,7 +23,7 @@ fn main() {
         Err(e) if broken_pipe(&e) => 128 + 13,
         Err(e) => {
             eprintln!("engine: {}", one_line(&e));
-            1
+            engine_cli::client::exit_code(&e)
         }
     };
     std::process::exit(code);

@@ -26,8 +26,12 @@ pub struct WorkloadError {
 
 impl WorkloadError {
     /// Exit status of `container-init` for this failure, as a shell reports it: 127 when the
-    /// program is not found, 126 when it cannot be executed, 125 otherwise.
+    /// program is not found, 126 when it cannot be executed (`EACCES`, `ENOEXEC`: not
+    /// executable, a directory, an unknown binary format), 125 otherwise.
     pub fn exit_code(&self) -> i32 {
+        if self.source.raw_os_error() == Some(libc::ENOEXEC) {
+            return 126;
+        }
         match self.source.kind() {
             io::ErrorKind::NotFound => 127,
             io::ErrorKind::PermissionDenied => 126,

@@ -222,6 +222,12 @@ pub enum ErrorCode {
     ShuttingDown,
     /// Creating the container failed.
     SpawnFailed,
+    /// The container was set up but its program was not found in the rootfs (or `$PATH`).
+    /// `engine run`/`start` exit 127 for it, as `docker run` and a shell do.
+    CommandNotFound,
+    /// The container was set up but its program could not be executed (not executable, a
+    /// directory, a bad binary format). `engine run`/`start` exit 126, as `docker run` does.
+    CommandNotExecutable,
     /// Any other failure inside the supervisor.
     Internal,
 }

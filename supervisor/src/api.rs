@@ -3,7 +3,9 @@
 //! end the supervisor.
 
 use crate::connection::Pending;
-use crate::container::spawn::{spawn, SpawnRequest};
+use crate::container::spawn::{
+    spawn, SpawnError, SpawnRequest, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND,
+};
 use crate::event_loop::Supervisor;
 use crate::monitor::{MonitorCommand, Tracked};
 use crate::state::{Container, NewContainer};
@@ -152,10 +154,18 @@ impl Supervisor {
             init_path: &init_path,
         })
         .map_err(|e| {
-            (
-                ErrorCode::SpawnFailed,
-                format!("cannot start {}: {e}", spec.id),
-            )
+            let code = match e {
+                SpawnError::Command {
+                    exit_code: EXIT_COMMAND_NOT_FOUND,
+                    ..
+                } => ErrorCode::CommandNotFound,
+                SpawnError::Command {
+                    exit_code: EXIT_COMMAND_NOT_EXECUTABLE,
+                    ..
+                } => ErrorCode::CommandNotExecutable,
+                _ => ErrorCode::SpawnFailed,
+            };
+            (code, format!("cannot start {}: {e}", spec.id))
         })?;
         let pid = spawned.pid.as_raw();
         let log_path_str = log_path.to_string_lossy().into_owned();

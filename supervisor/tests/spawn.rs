@@ -13,7 +13,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use supervisor::container::spawn::{spawn, SpawnError, SpawnRequest, Spawned};
+use supervisor::container::spawn::{
+    spawn, SpawnError, SpawnRequest, Spawned, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND,
+};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -157,6 +159,15 @@ fn setup_error(r: Result<Spawned, SpawnError>) -> String {
         Err(SpawnError::Setup(msg)) => msg,
         Err(e) => panic!("expected a setup error, got {e}"),
         Ok(s) => panic!("expected a setup error, got pid {}", s.pid),
+    }
+}
+
+/// The message and exit code of a [`SpawnError::Command`].
+fn command_error(r: Result<Spawned, SpawnError>) -> (String, i32) {
+    match r {
+        Err(SpawnError::Command { message, exit_code }) => (message, exit_code),
+        Err(e) => panic!("expected a command error, got {e}"),
+        Ok(s) => panic!("expected a command error, got pid {}", s.pid),
     }
 }
 
@@ -347,13 +358,22 @@ fn term_ignoring_workload_survives_sigterm_until_sigkill() {
 #[test]
 fn setup_errors_are_reported_and_reaped() {
     let Some(env) = env() else { return };
-    let msg = setup_error(env.spawn_in("missing", &env.rootfs, &argv(&["no-such-binary"])));
+    let (msg, code) =
+        command_error(env.spawn_in("missing", &env.rootfs, &argv(&["no-such-binary"])));
     assert!(
         msg.contains("no-such-binary") && msg.contains("No such file"),
         "{msg}"
     );
-    let msg = setup_error(env.spawn_in("missing2", &env.rootfs, &argv(&["/nope/x"])));
+    assert_eq!(code, EXIT_COMMAND_NOT_FOUND);
+    let (msg, code) = command_error(env.spawn_in("missing2", &env.rootfs, &argv(&["/nope/x"])));
     assert!(msg.contains("/nope/x"), "{msg}");
+    assert_eq!(code, EXIT_COMMAND_NOT_FOUND);
+    // A file that is not executable, and a directory.
+    for path in ["/etc/passwd", "/etc"] {
+        let (msg, code) = command_error(env.spawn_in("noexec", &env.rootfs, &argv(&[path])));
+        assert!(msg.contains(path), "{msg}");
+        assert_eq!(code, EXIT_COMMAND_NOT_EXECUTABLE, "{path}: {msg}");
+    }
     let nowhere = Path::new("/nonexistent/rootfs");
     let msg = setup_error(env.spawn_in("norootfs", nowhere, &sh("true")));
     assert!(

@@ -90,6 +90,39 @@ fn start_errors_are_clear_and_harmless() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// A program that is missing or cannot be executed: exit 127 / 126 as `docker run` and a shell
+/// do, with the reason on one line, for `run` and `start` alike; nothing is recorded.
+#[test]
+fn missing_or_non_executable_commands_exit_127_and_126() {
+    let mut sup = TestSupervisor::start();
+    let r = sup.rootfs("r1");
+    let r = r.to_str().unwrap();
+    for verb in ["run", "start"] {
+        for (argv, code, needle) in [
+            (["--", "nothere"], 127, "exec nothere: No such file"),
+            (
+                ["--", "/etc/passwd"],
+                126,
+                "exec /etc/passwd: Permission denied",
+            ),
+            (["--", "/etc"], 126, "exec /etc: Permission denied"),
+        ] {
+            let args = [verb, "c", r, argv[0], argv[1]];
+            let out = sup.engine(&args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err:?}");
+        }
+    }
+    // A shell command that is not found is the shell's 127, a normal exit of the container.
+    let out = sup.engine(&["run", "c", r, "nothere"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(sup.alive());
+    let ids: Vec<String> = sup.ps().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec!["c".to_string()], "only the shell run is recorded");
+}
+
 #[test]
 fn relative_rootfs_resolves_against_client_cwd() {
     let sup = TestSupervisor::start();

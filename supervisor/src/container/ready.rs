@@ -18,8 +18,10 @@ const MAX_REPORT: usize = 4096;
 pub enum Outcome {
     /// EOF with nothing written: the workload was exec'd.
     Ready,
-    /// A set-up failure, as a one-line message.
+    /// A set-up failure reported by `container-init`, as a one-line message.
     Failed(String),
+    /// The cloned child failed before `container-init` ran, as a one-line message.
+    ChildFailed(String),
     /// No EOF within the timeout.
     TimedOut,
 }
@@ -31,7 +33,7 @@ pub fn decode(bytes: &[u8]) -> Outcome {
         [CHILD_REPORT_TAG, stage, e0, e1, e2, e3, ..] => {
             let errno = Errno::from_raw(i32::from_ne_bytes([*e0, *e1, *e2, *e3]));
             let what = ChildStage::from_u8(*stage).map_or("start container-init", |s| s.describe());
-            Outcome::Failed(format!("{what}: {errno}"))
+            Outcome::ChildFailed(format!("{what}: {errno}"))
         }
         text => Outcome::Failed(String::from_utf8_lossy(text).trim().to_string()),
     }
@@ -92,7 +94,7 @@ mod tests {
         rec.extend(libc::ENOENT.to_ne_bytes());
         assert_eq!(
             decode(&rec),
-            Outcome::Failed("exec container-init: ENOENT: No such file or directory".into())
+            Outcome::ChildFailed("exec container-init: ENOENT: No such file or directory".into())
         );
     }
 

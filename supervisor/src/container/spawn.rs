@@ -10,7 +10,7 @@ use super::namespaces::{clone_init, ChildPlan};
 use super::ready::Outcome;
 use super::{init_args, ready, stdio};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitpid, WaitStatus};
 use proto::api::Command;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -62,15 +62,32 @@ pub enum SpawnError {
     /// container-init reported a setup failure before running the workload.
     #[error("container setup failed: {0}")]
     Setup(String),
+    /// The container was set up, but its program could not be run: container-init exited
+    /// [`EXIT_COMMAND_NOT_FOUND`] or [`EXIT_COMMAND_NOT_EXECUTABLE`] with this message.
+    #[error("{message}")]
+    Command {
+        /// container-init's one-line report, e.g. `exec nothere: No such file or directory`.
+        message: String,
+        /// container-init's exit status: 127 (not found) or 126 (not executable).
+        exit_code: i32,
+    },
 }
+
+/// container-init's exit status when the workload's program is not found (the shell's and
+/// `docker run`'s 127).
+pub const EXIT_COMMAND_NOT_FOUND: i32 = 127;
+/// container-init's exit status when the workload's program cannot be executed (the shell's
+/// and `docker run`'s 126).
+pub const EXIT_COMMAND_NOT_EXECUTABLE: i32 = 126;
 
 /// Spawns a container. Returns once container-init has set up the rootfs and started the
 /// workload, or failed doing so.
 ///
 /// On success the caller owns the child: it must reap `pid` (e.g. `waitpid(-1)` on
-/// `SIGCHLD`). On [`SpawnError::Setup`] the child has already been reaped here. Ids and
-/// paths are not validated (the supervisor does that); a missing rootfs or workload binary
-/// comes back as [`SpawnError::Setup`] with container-init's one-line message, e.g.
+/// `SIGCHLD`). On [`SpawnError::Setup`] and [`SpawnError::Command`] the child has already
+/// been reaped here. Ids and paths are not validated (the supervisor does that); a missing
+/// rootfs comes back as [`SpawnError::Setup`] and a missing or non-executable workload binary
+/// as [`SpawnError::Command`], both with container-init's one-line message, e.g.
 /// `exec nothere: No such file or directory (os error 2)`.
 ///
 /// Safe to call from a multi-threaded process: the cloned child only makes
@@ -79,7 +96,8 @@ pub enum SpawnError {
 /// # Errors
 /// [`SpawnError::Sys`] when a pipe, the clone or reading the report fails, or an argument
 /// contains a NUL byte (`EINVAL`); [`SpawnError::Setup`] when container-init could not set
-/// up the container or start the workload within [`READY_TIMEOUT_MS`].
+/// up the container or start the workload within [`READY_TIMEOUT_MS`];
+/// [`SpawnError::Command`] when the workload's program was not found or not executable.
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let (parent, child) = stdio::create()?;
     let argv = init_args::build(req, child.ready.as_raw_fd())?;
@@ -111,10 +129,17 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
                 stderr: parent.stderr,
             })
         }
-        Outcome::Failed(message) => {
+        Outcome::ChildFailed(message) => {
             reap_failed(pid, false);
             Err(SpawnError::Setup(message))
         }
+        // container-init's own exit status says whether the workload's program was missing.
+        Outcome::Failed(message) => match reap_failed(pid, false) {
+            Some(exit_code @ (EXIT_COMMAND_NOT_FOUND | EXIT_COMMAND_NOT_EXECUTABLE)) => {
+                Err(SpawnError::Command { message, exit_code })
+            }
+            _ => Err(SpawnError::Setup(message)),
+        },
         Outcome::TimedOut => {
             reap_failed(pid, true);
             Err(SpawnError::Setup(format!(
@@ -125,11 +150,17 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
 }
 
 /// Reaps a child whose spawn failed (killing it first if `kill_first`), so that the caller
-/// never sees its pid.
-fn reap_failed(pid: nix::unistd::Pid, kill_first: bool) {
+/// never sees its pid. Returns its exit code when it exited (rather than being killed).
+fn reap_failed(pid: nix::unistd::Pid, kill_first: bool) -> Option<i32> {
     if kill_first {
         // SIGKILL to container-init (PID 1 of its namespace) ends the whole namespace.
         let _ = kill(pid, Signal::SIGKILL);
     }
-    while let Err(nix::Error::EINTR) = waitpid(pid, None) {}
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::Error::EINTR) => continue,
+            Ok(WaitStatus::Exited(_, code)) => return Some(code),
+            _ => return None,
+        }
+    }
 }
