@@ -118,6 +118,8 @@ impl PinnedDrop for ContainerMonitor {
         // No file is open (each holds a module reference), so nothing registers any more:
         // stop the scan, then free what is left.
         self.monitor.stop();
+        let (scans, exact) = self.monitor.scan_counts();
+        log!("Scans: {}, {} with an exact re-read near a limit\n", scans, exact);
         let freed = self.monitor.clear();
         if freed > 0 {
             log!("Freed {} entries still registered\n", freed);
@@ -185,6 +187,7 @@ impl MiscDevice for OpenFile {
             abi::MONITOR_REGISTER => me.register(arg)?,
             abi::MONITOR_UNREGISTER => me.unregister(arg)?,
             abi::MONITOR_QUERY => me.query(arg)?,
+            abi::MONITOR_QUERY_ALL => me.query_all(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -212,6 +215,40 @@ impl OpenFile {
         reader.read_slice(&mut raw)?;
         let mut query = abi::MonitorQuery::from_bytes(&raw);
         query.rss_bytes = self.monitor.rss_of(query.pid)?;
+        writer.write_slice(&query.to_bytes())
+    }
+}
+
+/// Records one `MONITOR_QUERY_ALL` call fills at most (16 bytes each: 1 MiB); `count` still
+/// tells the caller how many there are.
+const QUERY_ALL_MAX: usize = 65536;
+
+impl OpenFile {
+    fn query_all(&self, arg: UserPtr) -> Result {
+        let (mut reader, mut writer) =
+            UserSlice::new(arg, abi::MONITOR_QUERY_ALL_SIZE).reader_writer();
+        let mut raw = [0u8; abi::MONITOR_QUERY_ALL_SIZE];
+        reader.read_slice(&mut raw)?;
+        let mut query = abi::MonitorQueryAll::from_bytes(&raw);
+        let room = (query.capacity as usize).min(QUERY_ALL_MAX);
+        let mut found = KVec::new();
+        let count = self.monitor.rss_all(&self.events, room, &mut found)?;
+        // Copied after the monitor's lock is released (a fault may sleep).
+        let records = usize::try_from(query.records).map_err(|_| EFAULT)?;
+        let mut out = UserSlice::new(
+            UserPtr::from_addr(records),
+            found.len() * abi::MONITOR_QUERY_SIZE,
+        )
+        .writer();
+        for &(pid, rss_bytes) in found.iter() {
+            let record = abi::MonitorQuery {
+                pid,
+                reserved: 0,
+                rss_bytes,
+            };
+            out.write_slice(&record.to_bytes())?;
+        }
+        query.count = u32::try_from(count).unwrap_or(u32::MAX);
         writer.write_slice(&query.to_bytes())
     }
 }

@@ -25,7 +25,7 @@ use crate::{
     events::EventQueue,
     id_text, log,
     pid::PidRef,
-    scan::Walk,
+    scan::{slack_pages, Mode, Tally, Walk},
 };
 
 /// How often a scan retries with a larger `shared_mm` before it gives up for this period.
@@ -72,8 +72,11 @@ struct State {
     stopping: bool,
     /// Scratch space of the scan, kept between periods to avoid reallocating.
     keys: KVec<(usize, usize)>,
-    pages: KVec<u64>,
+    tallies: KVec<Tally>,
     shared_mm: KVec<usize>,
+    /// Scans since load, and those that re-read some container exactly (near a limit).
+    scans: u64,
+    exact_scans: u64,
 }
 
 /// The monitor: shared by the module and every open file.
@@ -117,8 +120,10 @@ impl Monitor {
             armed: false,
             stopping: false,
             keys: KVec::new(),
-            pages: KVec::new(),
+            tallies: KVec::new(),
             shared_mm: KVec::new(),
+            scans: 0,
+            exact_scans: 0,
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -218,6 +223,33 @@ impl Monitor {
         rss.ok_or(ENOENT)
     }
 
+    /// `MONITOR_QUERY_ALL`: `(pid, last measured RSS in bytes)` of the entries whose events go
+    /// to `events` (those registered through one open file), at most `room` of them, into
+    /// `out`; returns how many there are in all.
+    ///
+    /// # Errors
+    /// `ENOMEM`.
+    pub(crate) fn rss_all(
+        &self,
+        events: &Arc<EventQueue>,
+        room: usize,
+        out: &mut KVec<(i32, u64)>,
+    ) -> Result<usize> {
+        // Allocated before the lock: the scan waits on it.
+        out.reserve(room, GFP_KERNEL)?;
+        let state = self.state.lock();
+        let mut count = 0;
+        for entry in state.entries.iter() {
+            if !core::ptr::eq::<EventQueue>(&*entry.events, &**events) {
+                continue;
+            }
+            count += 1;
+            // Past `room`, only counted.
+            let _ = out.push_within_capacity((entry.nr, entry.rss.load(Relaxed)));
+        }
+        Ok(count)
+    }
+
     /// Stops the scan for good: nothing arms it afterwards, and a queued or running instance
     /// has finished when this returns.
     pub(crate) fn stop(&self) {
@@ -233,6 +265,12 @@ impl Monitor {
             let dwork = kernel::container_of!(work, bindings::delayed_work, work);
             bindings::flush_delayed_work(dwork);
         }
+    }
+
+    /// Scans since load, and how many of them re-read some container exactly.
+    pub(crate) fn scan_counts(&self) -> (u64, u64) {
+        let state = self.state.lock();
+        (state.scans, state.exact_scans)
     }
 
     /// Frees every entry (after `stop`); returns how many there were.
@@ -253,10 +291,11 @@ impl State {
         if self.entries.is_empty() || self.measure().is_err() {
             return;
         }
+        self.scans += 1;
         let mut index = 0;
         let mut cursor = self.entries.cursor_front();
         while let Some(next) = cursor.peek_next() {
-            let pages = self.pages.get(index).copied().unwrap_or(0);
+            let pages = self.tallies.get(index).map_or(0, |t| t.pages);
             index += 1;
             let rss = pages.saturating_mul(kernel::page::PAGE_SIZE as u64);
             next.rss.store(rss, Relaxed);
@@ -299,10 +338,12 @@ impl State {
         }
     }
 
-    /// Fills `pages` (per entry, in list order) with one walk over the processes.
+    /// Fills `tallies` (per entry, in list order): one approximate walk over the processes,
+    /// then, only if some entry's count is within the approximation's error of a limit that
+    /// still matters for it, an exact walk for those entries alone.
     fn measure(&mut self) -> Result {
         self.keys.clear();
-        self.pages.clear();
+        self.tallies.clear();
         for (index, entry) in self.entries.iter().enumerate() {
             let key = match entry.pid.own_namespace() {
                 Some(ns) => ns as usize,
@@ -316,17 +357,45 @@ impl State {
             self.keys
                 .insert_within_capacity(at, (key, index))
                 .map_err(|_| ENOMEM)?;
-            self.pages.push(0, GFP_KERNEL)?;
+            self.tallies.push(Tally::default(), GFP_KERNEL)?;
         }
-        self.shared_mm.clear();
+        self.walk(Mode::Approximate)?;
+        let slack = slack_pages();
+        let page = kernel::page::PAGE_SIZE as u64;
+        let mut recheck = false;
+        for (entry, tally) in self.entries.iter().zip(self.tallies.iter_mut()) {
+            let error = tally.mms.saturating_mul(slack).saturating_mul(page);
+            let low = tally.pages.saturating_mul(page).saturating_sub(error);
+            let high = tally.pages.saturating_mul(page).saturating_add(error);
+            let undecided = |limit: u64| low <= limit && limit < high;
+            tally.recheck = undecided(entry.hard_limit)
+                || (!entry.soft_reported.load(Relaxed) && undecided(entry.soft_limit));
+            recheck |= tally.recheck;
+        }
+        if recheck {
+            self.exact_scans += 1;
+            self.walk(Mode::Exact)?;
+        }
+        Ok(())
+    }
+
+    /// One walk in `mode`: zeroes the tallies it counts, then adds to them.
+    fn walk(&mut self, mode: Mode) -> Result {
         let room = self.shared_mm.capacity().max(64);
+        self.shared_mm.clear();
         self.shared_mm.reserve(room, GFP_KERNEL)?;
         for _ in 0..WALK_TRIES {
             self.shared_mm.clear();
-            self.pages.iter_mut().for_each(|p| *p = 0);
+            for tally in self.tallies.iter_mut() {
+                if mode == Mode::Approximate || tally.recheck {
+                    tally.pages = 0;
+                    tally.mms = 0;
+                }
+            }
             let mut walk = Walk {
                 keys: &self.keys,
-                pages: &mut self.pages,
+                tallies: &mut self.tallies,
+                mode,
                 shared_mm: &mut self.shared_mm,
             };
             if walk.run().is_ok() {

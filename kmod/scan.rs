@@ -4,18 +4,66 @@
 //! the resident pages (file + anon + shmem) of each distinct address space.
 //!
 //! The kernel crate has no process iterator or RSS accessor in 7.3: this walks the task list
-//! as `for_each_process()` does, under the RCU read lock, and reads `mm->rss_stat` with
-//! `__percpu_counter_sum` under `task_lock()` (which keeps `task->mm` from being freed).
+//! as `for_each_process()` does, under the RCU read lock, and reads `mm->rss_stat` under
+//! `task_lock()` (which keeps `task->mm` from being freed).
+//!
+//! Two ways to read a counter ([`Mode`]): `get_mm_counter()`'s approximate global count (one
+//! load, no lock), off by less than `percpu_counter_batch` pages per online CPU (the per-CPU
+//! deltas not yet folded in), or `get_mm_counter_sum()`'s exact sum (`__percpu_counter_sum`:
+//! the counter's raw spinlock and a walk over every CPU). A scan reads every process the
+//! cheap way, then re-reads exactly only the containers whose count is within that error of
+//! a limit (see `monitor.rs`), so decisions are those of exact sums.
 
 use kernel::{bindings, container_of, prelude::*, sync::rcu};
+
+/// What one walk counts for one entry.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Tally {
+    /// Resident pages (file + anon + shmem) of the entry's distinct address spaces.
+    pub(crate) pages: u64,
+    /// How many address spaces were counted (each approximate read may be off by
+    /// [`slack_pages`]).
+    pub(crate) mms: u64,
+    /// In a [`Mode::Exact`] walk: count this entry (the others are skipped).
+    pub(crate) recheck: bool,
+}
+
+/// How a walk reads the counters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every entry, `get_mm_counter()`: the global count, no lock.
+    Approximate,
+    /// Only entries whose [`Tally::recheck`] is set, `get_mm_counter_sum()`: exact.
+    Exact,
+}
+
+/// Largest error of one approximate read of an address space's three counters, in pages:
+/// each per-CPU delta stays below `percpu_counter_batch` (max(32, 2 × online CPUs)) before it
+/// is folded into the global count, so each counter is off by less than batch × CPUs.
+pub(crate) fn slack_pages() -> u64 {
+    // SAFETY: `percpu_counter_batch` is an exported int, written only on CPU hotplug;
+    // `__num_online_cpus` an exported atomic_t. Plain reads of both are what the kernel's
+    // own readers do (`num_online_cpus()`).
+    let (batch, cpus) = unsafe {
+        (
+            core::ptr::read_volatile(&raw const bindings::percpu_counter_batch),
+            bindings::atomic_read(&raw const bindings::__num_online_cpus),
+        )
+    };
+    // A CPU may come online during the scan: count one more.
+    let per_counter = u64::try_from(batch).unwrap_or(0) * (u64::try_from(cpus).unwrap_or(0) + 1);
+    3 * per_counter
+}
 
 /// Maps a process to its entry. `keys` is sorted by key: the address of a registered
 /// container's PID namespace, or of the `struct pid` of a registered ordinary process.
 pub(crate) struct Walk<'a> {
     /// `(key, entry index)`, sorted.
     pub(crate) keys: &'a [(usize, usize)],
-    /// Resident pages per entry index (added to).
-    pub(crate) pages: &'a mut [u64],
+    /// Per entry index (added to).
+    pub(crate) tallies: &'a mut [Tally],
+    /// How the counters are read, and which entries count.
+    pub(crate) mode: Mode,
     /// Address spaces with more than one user already counted in this pass. Its capacity is
     /// reserved before the walk; nothing allocates under the RCU read lock.
     pub(crate) shared_mm: &'a mut KVec<usize>,
@@ -58,11 +106,15 @@ impl Walk<'_> {
         None
     }
 
-    /// Resident pages of `task`'s address space, 0 if it has none or it was already counted.
+    /// Resident pages of `task`'s address space, `None` if it has none or it was already
+    /// counted in this walk.
     ///
     /// # Safety
     /// The RCU read lock is held and `task` is on the task list.
-    unsafe fn resident_pages(&mut self, task: *mut bindings::task_struct) -> Result<u64, Overflow> {
+    unsafe fn resident_pages(
+        &mut self,
+        task: *mut bindings::task_struct,
+    ) -> Result<Option<u64>, Overflow> {
         // SAFETY: `task` is valid (caller); `alloc_lock` is the lock `task_lock()` takes.
         unsafe { bindings::spin_lock(&raw mut (*task).alloc_lock) };
         // SAFETY: under `task_lock`, `task->mm` is stable and, if set, not freed (exit_mm()
@@ -75,9 +127,9 @@ impl Walk<'_> {
 
     /// # Safety
     /// `mm` is null or a live `mm_struct` that cannot be freed during the call.
-    unsafe fn count_mm(&mut self, mm: *mut bindings::mm_struct) -> Result<u64, Overflow> {
+    unsafe fn count_mm(&mut self, mm: *mut bindings::mm_struct) -> Result<Option<u64>, Overflow> {
         if mm.is_null() {
-            return Ok(0);
+            return Ok(None);
         }
         // SAFETY: `mm` is live (caller); `mm_users` is an atomic_t.
         let users = unsafe { bindings::atomic_read(&raw const (*mm).__bindgen_anon_1.mm_users) };
@@ -85,7 +137,7 @@ impl Walk<'_> {
             // Threads, vfork()ed children or transient users share it: count it once.
             let key = mm as usize;
             if self.shared_mm.contains(&key) {
-                return Ok(0);
+                return Ok(None);
             }
             if self.shared_mm.push_within_capacity(key).is_err() {
                 return Err(Overflow);
@@ -98,15 +150,19 @@ impl Walk<'_> {
             bindings::MM_SHMEMPAGES,
         ] {
             // SAFETY: `mm` is live; `rss_stat` holds `NR_MM_COUNTERS` initialised per-CPU
-            // counters and `member` is below that; the sum takes the counter's own lock.
-            let sum = unsafe {
-                bindings::__percpu_counter_sum(
-                    &raw mut (*mm).__bindgen_anon_1.rss_stat[member as usize],
-                )
+            // counters and `member` is below that.
+            let counter = unsafe { &raw mut (*mm).__bindgen_anon_1.rss_stat[member as usize] };
+            let count = match self.mode {
+                // SAFETY: `counter` is valid (above); `count` is an s64 updated under the
+                // counter's lock, read without it as `percpu_counter_read_positive()` does
+                // (READ_ONCE; a torn read is impossible for an aligned s64 on 64-bit).
+                Mode::Approximate => unsafe { core::ptr::read_volatile(&raw const (*counter).count) },
+                // SAFETY: `counter` is valid; the sum takes the counter's own lock.
+                Mode::Exact => unsafe { bindings::__percpu_counter_sum(counter) },
             };
-            pages = pages.saturating_add(u64::try_from(sum).unwrap_or(0));
+            pages = pages.saturating_add(u64::try_from(count).unwrap_or(0));
         }
-        Ok(pages)
+        Ok(Some(pages))
     }
 
     /// Walks every process once, adding its resident pages to its entry's count.
@@ -134,10 +190,20 @@ impl Walk<'_> {
             let Some(index) = (unsafe { self.owner(task) }) else {
                 continue;
             };
+            let counted = self.tallies.get(index).is_some_and(|t| match self.mode {
+                Mode::Approximate => true,
+                Mode::Exact => t.recheck,
+            });
+            if !counted {
+                continue;
+            }
             // SAFETY: RCU read lock held, `task` listed.
-            let pages = unsafe { self.resident_pages(task) }?;
-            if let Some(total) = self.pages.get_mut(index) {
-                *total = total.saturating_add(pages);
+            let Some(pages) = unsafe { self.resident_pages(task) }? else {
+                continue;
+            };
+            if let Some(tally) = self.tallies.get_mut(index) {
+                tally.pages = tally.pages.saturating_add(pages);
+                tally.mms += 1;
             }
         }
     }

@@ -15,8 +15,8 @@
 //! #define MONITOR_UNREGISTER _IOW('M', 2, struct monitor_request)  /* 0x40384D02 */
 //! ```
 //!
-//! Extensions (see `docs/kmod-abi.md`): [`MONITOR_QUERY`] and the fixed-size
-//! [`MonitorEvent`] records returned by `read(2)`.
+//! Extensions (see `docs/kmod-abi.md`): [`MONITOR_QUERY`], [`MONITOR_QUERY_ALL`] and the
+//! fixed-size [`MonitorEvent`] records returned by `read(2)`.
 
 #![allow(dead_code)]
 
@@ -48,6 +48,8 @@ pub const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
 pub const MONITOR_REQUEST_SIZE: usize = 56;
 /// Size of [`MonitorQuery`] on the wire, in bytes.
 pub const MONITOR_QUERY_SIZE: usize = 16;
+/// Size of [`MonitorQueryAll`] on the wire, in bytes.
+pub const MONITOR_QUERY_ALL_SIZE: usize = 16;
 /// Size of one [`MonitorEvent`] record returned by `read(2)`, in bytes.
 pub const MONITOR_EVENT_SIZE: usize = 56;
 
@@ -61,6 +63,15 @@ pub const MONITOR_QUERY: u32 = ioc(
     MONITOR_IOC_MAGIC,
     3,
     MONITOR_QUERY_SIZE,
+);
+
+/// `_IOWR('M', 4, struct monitor_query_all)`: the last measured RSS of every container
+/// registered through this open file, one [`MonitorQuery`] record each, in one call.
+pub const MONITOR_QUERY_ALL: u32 = ioc(
+    IOC_WRITE | IOC_READ,
+    MONITOR_IOC_MAGIC,
+    4,
+    MONITOR_QUERY_ALL_SIZE,
 );
 
 /// Event kind: the soft limit was crossed (once per entry).
@@ -96,6 +107,20 @@ pub struct MonitorQuery {
     pub rss_bytes: u64,
 }
 
+/// `struct monitor_query_all`: argument of [`MONITOR_QUERY_ALL`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MonitorQueryAll {
+    /// User address of an array of `capacity` [`MonitorQuery`] records (16 bytes each) that
+    /// the kernel fills (pid, zero, rss_bytes).
+    pub records: u64,
+    /// Room in `records`, in records.
+    pub capacity: u32,
+    /// Filled by the kernel: how many containers this file has registered. When it exceeds
+    /// `capacity`, only the first `capacity` were written: call again with more room.
+    pub count: u32,
+}
+
 /// `struct monitor_event`: one record of `read(2)` on the device.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +139,7 @@ pub struct MonitorEvent {
 
 const _: () = assert!(core::mem::size_of::<MonitorRequest>() == MONITOR_REQUEST_SIZE);
 const _: () = assert!(core::mem::size_of::<MonitorQuery>() == MONITOR_QUERY_SIZE);
+const _: () = assert!(core::mem::size_of::<MonitorQueryAll>() == MONITOR_QUERY_ALL_SIZE);
 const _: () = assert!(core::mem::size_of::<MonitorEvent>() == MONITOR_EVENT_SIZE);
 
 fn get_u64(b: &[u8], at: usize) -> u64 {
@@ -188,6 +214,26 @@ impl MonitorQuery {
     }
 }
 
+impl MonitorQueryAll {
+    /// The struct as bytes (native endian).
+    pub fn to_bytes(&self) -> [u8; MONITOR_QUERY_ALL_SIZE] {
+        let mut b = [0u8; MONITOR_QUERY_ALL_SIZE];
+        b[0..8].copy_from_slice(&self.records.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.capacity.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.count.to_ne_bytes());
+        b
+    }
+
+    /// Parses the bytes.
+    pub fn from_bytes(b: &[u8; MONITOR_QUERY_ALL_SIZE]) -> Self {
+        Self {
+            records: get_u64(b, 0),
+            capacity: get_i32(b, 8) as u32,
+            count: get_i32(b, 12) as u32,
+        }
+    }
+}
+
 impl MonitorEvent {
     /// The record as bytes (native endian).
     pub fn to_bytes(&self) -> [u8; MONITOR_EVENT_SIZE] {
@@ -223,6 +269,20 @@ mod tests {
         assert_eq!(MONITOR_REGISTER, 0x4038_4D01);
         assert_eq!(MONITOR_UNREGISTER, 0x4038_4D02);
         assert_eq!(MONITOR_QUERY, 0xC010_4D03);
+        assert_eq!(MONITOR_QUERY_ALL, 0xC010_4D04);
+    }
+
+    #[test]
+    fn query_all_round_trip() {
+        let q = MonitorQueryAll {
+            records: 0x7fff_0000_1000,
+            capacity: 1000,
+            count: 1001,
+        };
+        let b = q.to_bytes();
+        assert_eq!(&b[8..12], &1000u32.to_ne_bytes());
+        assert_eq!(MonitorQueryAll::from_bytes(&b), q);
+        assert_eq!(core::mem::offset_of!(MonitorQueryAll, count), 12);
     }
 
     #[test]

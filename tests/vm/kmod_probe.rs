@@ -136,6 +136,25 @@ fn query(dev: &File, pid: i32) -> Result<u64, i32> {
 }
 
 /// Reads one record; `None` on EAGAIN (non-blocking file).
+/// `MONITOR_QUERY_ALL` with room for `capacity` records: `(count, records written)`.
+fn query_all(dev: &File, capacity: u32) -> Result<(u32, Vec<abi::MonitorQuery>), i32> {
+    let mut records = vec![[0u8; abi::MONITOR_QUERY_SIZE]; capacity as usize];
+    let mut arg = abi::MonitorQueryAll {
+        records: records.as_mut_ptr() as u64,
+        capacity,
+        count: 0,
+    }
+    .to_bytes();
+    raw_ioctl(dev, abi::MONITOR_QUERY_ALL, arg.as_mut_ptr() as usize)?;
+    let count = abi::MonitorQueryAll::from_bytes(&arg).count;
+    let written = records
+        .iter()
+        .take(count.min(capacity) as usize)
+        .map(abi::MonitorQuery::from_bytes)
+        .collect();
+    Ok((count, written))
+}
+
 fn read_event(dev: &mut File) -> Result<Option<abi::MonitorEvent>, i32> {
     let mut buf = [0u8; abi::MONITOR_EVENT_SIZE];
     match dev.read(&mut buf) {
@@ -266,6 +285,22 @@ fn errnos() -> u32 {
     );
     c.errno("duplicate pid", register(&dev, child, mib, mib, "dup"), EINVAL);
     c.check("query registered", query(&dev, child).is_ok(), String::new());
+    c.errno("QUERY_ALL bad pointer", raw_ioctl(&dev, abi::MONITOR_QUERY_ALL, 16), EFAULT);
+    let mut bad_records = abi::MonitorQueryAll { records: 16, capacity: 4, count: 0 }.to_bytes();
+    let got = raw_ioctl(&dev, abi::MONITOR_QUERY_ALL, bad_records.as_mut_ptr() as usize);
+    c.errno("QUERY_ALL bad records pointer", got, EFAULT);
+    let all = query_all(&dev, 4);
+    let one = matches!(&all, Ok((1, r)) if r.len() == 1 && r[0].pid == child);
+    c.check("QUERY_ALL lists this file's entry", one, format!("{all:?}"));
+    let counted = matches!(&query_all(&dev, 0), Ok((1, r)) if r.is_empty());
+    c.check("QUERY_ALL without room only counts", counted, String::new());
+    let other = open(true).expect("open device");
+    let none = query_all(&other, 4);
+    c.check(
+        "QUERY_ALL of another file is empty",
+        matches!(&none, Ok((0, r)) if r.is_empty()),
+        format!("{none:?}"),
+    );
     let mut small = [0u8; 8];
     let got = (&dev).read(&mut small).map(drop).map_err(|e| e.raw_os_error().unwrap_or(0));
     c.errno("read shorter than a record", got, EINVAL);
