@@ -2,12 +2,13 @@
 //! every holder released it, end the streams, and complete the route (`Drained`); plus the
 //! deadlines that keep a stuck sink from holding a finished container forever.
 
-use crate::event_loop::{now_ns, Router, DROPS_EVERY};
-use crate::pipe::Peek;
+use crate::event_loop::{now_ns, stream_token, Router, DROPS_EVERY};
+use crate::pipe::{self, Peek};
 use crate::records::{self, Chunk, Cut, PARTIAL_HOLD};
 use crate::route::STREAMS;
 use crate::worker::SinkHandle;
 use mio::unix::SourceFd;
+use mio::Interest;
 use proto::router::FromRouter;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
@@ -16,6 +17,30 @@ use std::time::{Duration, Instant};
 
 /// Chunks taken from one stream per turn before other streams get theirs.
 const CHUNKS_PER_TURN: usize = 8;
+
+/// Bytes in a pipe from which a chunk is taken at once; below, they are left to gather for up
+/// to [`COALESCE_WAIT`] first.
+pub const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Longest time bytes are left in a pipe to gather into a larger chunk. A container writing
+/// many small pieces (one line per `write(2)`) would otherwise cost a hand-off to the sink
+/// threads, a sink write and two thread wake-ups per few lines; a container's end (hang-up)
+/// is never waited for. `mio` sleeps whole milliseconds, so a wait lasts 1–2 ms.
+pub const COALESCE_WAIT: Duration = Duration::from_millis(1);
+
+/// Whether to leave `pending` bytes in the pipe to gather (see [`COALESCE_WAIT`]): not after
+/// the writers closed (`hup`), not once enough are there, not right after a full chunk
+/// (`last_full`: the writer is fast; waiting could fill the pipe and stall it while the
+/// router sleeps), not past `until` (the end of a gathering already begun).
+pub fn gathers(
+    pending: usize,
+    hup: bool,
+    last_full: bool,
+    until: Option<Instant>,
+    now: Instant,
+) -> bool {
+    !hup && !last_full && pending > 0 && pending < COALESCE_BYTES && until.is_none_or(|t| now < t)
+}
 
 impl Router {
     /// How long the next poll may sleep: zero with streams ready, else until the next held
@@ -85,14 +110,45 @@ impl Router {
     /// Moves as much of one stream as allowed this turn.
     pub(crate) fn pump(&mut self, key: usize, idx: usize) {
         match self.turn(key, idx) {
-            Turn::Idle => {}
+            Turn::Idle => self.arm(key, idx, true),
+            Turn::Wait => self.arm(key, idx, false),
             Turn::More => self.ready.push_back((key, idx)),
             Turn::Eof => self.close_stream(key, idx),
         }
     }
 
+    /// Makes the poll report a stream's bytes (`armed`) or only its hang-up. A pipe's read end
+    /// is never writable, so polling it for `WRITABLE` alone reports just the hang-up (which
+    /// epoll always reports). Re-arming reports bytes already there (epoll polls the file).
+    fn arm(&mut self, key: usize, idx: usize, armed: bool) {
+        let Some(st) = self.routes.get_mut(key).map(|r| &mut r.streams[idx]) else {
+            return;
+        };
+        let Some(fd) = st.fd.as_ref() else {
+            return;
+        };
+        if st.armed == armed {
+            return;
+        }
+        let interest = if armed {
+            Interest::READABLE
+        } else {
+            Interest::WRITABLE
+        };
+        match self.poll.registry().reregister(
+            &mut SourceFd(&fd.as_raw_fd()),
+            stream_token(key, idx),
+            interest,
+        ) {
+            Ok(()) => st.armed = armed,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot change what a container pipe is polled for")
+            }
+        }
+    }
+
     /// Peeks chunks and hands them to the sinks until the pipe is empty, a chunk is in flight,
-    /// or the turn is used up.
+    /// bytes are left to gather, or the turn is used up.
     fn turn(&mut self, key: usize, idx: usize) -> Turn {
         let Some(route) = self.routes.get_mut(key) else {
             return Turn::Idle;
@@ -103,7 +159,7 @@ impl Router {
                 return Turn::Idle;
             };
             if st.in_flight.is_some() {
-                return Turn::Idle;
+                return Turn::Wait;
             }
             if route.sinks.is_empty() {
                 return match self.scratch.discard(fd.as_fd()) {
@@ -115,17 +171,31 @@ impl Router {
                     }
                 };
             }
+            let now = Instant::now();
+            let pending = pipe::pending(fd.as_fd()).unwrap_or(usize::MAX);
+            if gathers(pending, st.hup, st.last_full, st.gather_until, now) {
+                if st.gather_until.is_none() {
+                    let until = now + COALESCE_WAIT;
+                    st.gather_until = Some(until);
+                    self.held.push((until, key, idx));
+                }
+                return Turn::Wait;
+            }
+            st.gather_until = None;
             let (mut data, rest_of_pipe) = match self.scratch.peek(fd.as_fd()) {
                 Ok(Peek::Data(d)) => (d, false),
                 Ok(Peek::All(d)) => (d, true),
-                Ok(Peek::Empty) => return Turn::Idle,
+                Ok(Peek::Empty) => {
+                    st.last_full = false;
+                    return Turn::Idle;
+                }
                 Ok(Peek::Eof) => return Turn::Eof,
                 Err(e) => {
                     tracing::error!(id = %route.id, error = %e, "reading a container pipe failed");
                     return Turn::Eof;
                 }
             };
-            let now = Instant::now();
+            st.last_full = !rest_of_pipe;
             // After the writers closed, only the very last bytes may end inside a line.
             let last_bytes = st.hup && rest_of_pipe;
             match records::cut(&data, last_bytes, st.held_since, now) {
@@ -160,7 +230,7 @@ impl Router {
             }
             if !chunk.release() {
                 st.in_flight = Some((seq, len));
-                return Turn::Idle;
+                return Turn::Wait;
             }
             if let Err(e) = self.scratch.consume(fd.as_fd(), len) {
                 tracing::error!(id = %route.id, error = %e, "consuming a container pipe failed");
@@ -257,10 +327,37 @@ impl Router {
 
 /// Outcome of one turn on a stream.
 enum Turn {
-    /// Nothing more to do until an event.
+    /// Nothing more to do until the pipe's next bytes (empty, or an unfinished line held).
     Idle,
+    /// Nothing more to do until a release or a timer (chunk in flight, bytes gathering); only
+    /// a hang-up needs to be seen meanwhile.
+    Wait,
     /// The turn was used up with data possibly left.
     More,
     /// End of file (or an unrecoverable error on the pipe).
     Eof,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_pending_bytes_gather_for_a_bounded_time() {
+        let now = Instant::now();
+        let soon = Some(now + COALESCE_WAIT);
+        assert!(gathers(100, false, false, None, now));
+        assert!(gathers(100, false, false, soon, now));
+        assert!(
+            !gathers(100, false, false, Some(now), now),
+            "the wait is over"
+        );
+        assert!(
+            !gathers(100, true, false, None, now),
+            "the writers are gone"
+        );
+        assert!(!gathers(100, false, true, None, now), "after a full chunk");
+        assert!(!gathers(COALESCE_BYTES, false, false, None, now), "enough");
+        assert!(!gathers(0, false, false, None, now), "nothing to gather");
+    }
 }

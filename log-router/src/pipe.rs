@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Pipe size asked for container pipes and the scratch pipe, in bytes (the default
 /// `/proc/sys/fs/pipe-max-size`).
@@ -17,6 +17,19 @@ pub const PIPE_BYTES: usize = 1 << 20;
 
 /// Largest chunk taken at once, in bytes.
 pub const CHUNK_BYTES: usize = 256 * 1024;
+
+nix::ioctl_read_bad!(fionread, libc::FIONREAD, libc::c_int);
+
+/// Bytes buffered in the pipe `fd` right now (`FIONREAD`).
+///
+/// # Errors
+/// Errors of `ioctl` (e.g. `fd` is not a pipe).
+pub fn pending(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one `int` through the pointer, which points at `n`.
+    unsafe { fionread(fd.as_raw_fd(), &mut n) }?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
 
 /// What a peek found.
 #[derive(Debug, PartialEq, Eq)]
@@ -72,8 +85,12 @@ impl Scratch {
             Err(Errno::EAGAIN) => return Ok(Peek::Empty),
             Err(e) => return Err(e.into()),
         };
-        let mut data = vec![0u8; n];
-        self.read.read_exact(&mut data)?;
+        // Read into spare capacity: no zeroing of a buffer about to be overwritten.
+        let mut data = Vec::with_capacity(n);
+        (&self.read).take(n as u64).read_to_end(&mut data)?;
+        if data.len() != n {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(if n < self.chunk {
             Peek::All(data)
         } else {
@@ -163,6 +180,7 @@ mod tests {
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Empty);
         let mut w = File::from(w);
         w.write_all(b"ab\xff").unwrap();
+        assert_eq!(pending(r.as_fd()).unwrap(), 3);
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"ab\xff".to_vec()));
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"ab\xff".to_vec()));
         s.consume(r.as_fd(), 2).unwrap();

@@ -51,6 +51,15 @@ pub struct StreamState {
     pub hup: bool,
     /// Since when an unfinished line has been waiting in the pipe for its line feed.
     pub held_since: Option<Instant>,
+    /// Until when the bytes in the pipe are left to gather into a larger chunk (see
+    /// [`crate::flow::COALESCE_WAIT`]).
+    pub gather_until: Option<Instant>,
+    /// The last peek found a full chunk in the pipe: the writer is fast, what is left after
+    /// it is taken at once rather than gathered.
+    pub last_full: bool,
+    /// Whether the poll reports the pipe's bytes (true), or only its hang-up (while a chunk is
+    /// in flight or bytes gather: each write would wake the loop for nothing).
+    pub armed: bool,
 }
 
 impl StreamState {
@@ -60,6 +69,9 @@ impl StreamState {
             in_flight: None,
             hup: false,
             held_since: None,
+            gather_until: None,
+            last_full: false,
+            armed: true,
         }
     }
 }

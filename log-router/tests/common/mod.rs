@@ -47,6 +47,17 @@ pub fn pipe() -> (OwnedFd, File) {
     (r, File::from(w))
 }
 
+/// Routes a new "container" `id` to `log` with the default sinks: returns the write ends of its
+/// stdout and stderr.
+pub fn add_pipes(link: &mut RouterLink, id: &str, log: &std::path::Path) -> (File, File) {
+    use std::os::fd::AsFd;
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    link.add_container(id, log, out_r.as_fd(), err_r.as_fd(), &[])
+        .unwrap();
+    (out_w, err_w)
+}
+
 /// Reads reports until `done` says so for one of them, or panics after `timeout`.
 pub fn wait_for(
     link: &mut RouterLink,
