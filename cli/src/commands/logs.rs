@@ -158,13 +158,17 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
     let mut pause = POLL_MIN;
     loop {
         if let Some(c) = cursor.as_mut() {
-            c.poll(&mut runs)
+            let more = c
+                .poll(&mut runs)
                 .with_context(|| format!("cannot read {}", log.display()))?;
             if !runs.is_empty() {
                 pause = POLL_MIN;
             }
             for run in runs.drain(..) {
                 sink.emit(&run)?;
+            }
+            if more {
+                continue;
             }
             if c.rotated() {
                 // Drained above after the rotation was visible: move to the new file.

@@ -1,7 +1,8 @@
 //! Reading a log file and its index incrementally, and across rotations: a [`LogCursor`] holds
 //! the current `<id>.log` and `<id>.log.idx` open, returns the runs of index entries added
 //! since the last call, and notices when the path has been rotated away (renamed to `.1` or
-//! removed), so the caller drains it and opens the new current file.
+//! removed), so the caller drains it and opens the new current file. One call reads at most
+//! [`MAX_POLL_BYTES`] of log, so a reader's memory stays bounded however large the log is.
 
 use logfile::index::{self, Entry, ENTRY_LEN, MAGIC};
 use logfile::{Run, STDOUT};
@@ -9,6 +10,9 @@ use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+
+/// Most log bytes one [`LogCursor::poll`] reads (at least one whole run, however long).
+pub const MAX_POLL_BYTES: u64 = 4 << 20;
 
 /// An open log file and its index, and how far they have been read.
 #[derive(Debug)]
@@ -65,11 +69,12 @@ impl LogCursor {
         inode(&self.path) != Some(self.ino)
     }
 
-    /// Appends the runs written since the last call.
+    /// Appends runs written since the last call, at most [`MAX_POLL_BYTES`] of them (but at
+    /// least one run); returns whether more were already there (call again before waiting).
     ///
     /// # Errors
     /// Read errors.
-    pub fn poll(&mut self, out: &mut Vec<Run>) -> io::Result<()> {
+    pub fn poll(&mut self, out: &mut Vec<Run>) -> io::Result<bool> {
         if self.idx.is_none() {
             // The index may appear after the log on the first write.
             if let Ok(f) = File::open(index::index_path(&self.path)) {
@@ -80,56 +85,71 @@ impl LogCursor {
         }
         match &self.idx {
             Some(idx) => {
-                self.idx_pos = read_indexed(idx, &self.log, self.idx_pos, out)?;
-                Ok(())
+                let (pos, more) = read_indexed(idx, &self.log, self.idx_pos, out)?;
+                self.idx_pos = pos;
+                Ok(more)
             }
             None => self.poll_raw(out),
         }
     }
 
-    fn poll_raw(&mut self, out: &mut Vec<Run>) -> io::Result<()> {
+    fn poll_raw(&mut self, out: &mut Vec<Run>) -> io::Result<bool> {
         let meta = self.log.metadata()?;
         let size = meta.len();
         if size <= self.raw_pos {
-            return Ok(());
+            return Ok(false);
         }
-        let mut data = vec![0u8; (size - self.raw_pos) as usize];
+        let len = (size - self.raw_pos).min(MAX_POLL_BYTES);
+        let mut data = vec![0u8; len as usize];
         self.log.read_exact_at(&mut data, self.raw_pos)?;
-        self.raw_pos = size;
+        self.raw_pos += len;
         out.push(Run {
             stream: STDOUT,
             timestamp_ns: index::mtime_ns(&meta),
             data,
         });
-        Ok(())
+        Ok(self.raw_pos < size)
     }
 }
 
-/// Reads the complete index entries after byte `pos` of `idx` and their runs from `log`;
-/// returns the new position.
-fn read_indexed(idx: &File, log: &File, pos: u64, out: &mut Vec<Run>) -> io::Result<u64> {
+/// Index entries read per `pread` of the index.
+const ENTRIES_PER_READ: usize = 1024;
+
+/// Reads complete index entries after byte `pos` of `idx` and their runs from `log`, up to
+/// [`MAX_POLL_BYTES`] of runs; returns the new position and whether complete entries remain.
+fn read_indexed(idx: &File, log: &File, pos: u64, out: &mut Vec<Run>) -> io::Result<(u64, bool)> {
     let size = idx.metadata()?.len();
     let mut pos = pos;
     if pos == 0 {
         if size < MAGIC.len() as u64 {
-            return Ok(0);
+            return Ok((0, false));
         }
         pos = MAGIC.len() as u64;
     }
     let whole = (size.saturating_sub(pos) / ENTRY_LEN as u64) * ENTRY_LEN as u64;
-    let mut buf = vec![0u8; whole as usize];
-    idx.read_exact_at(&mut buf, pos)?;
-    for chunk in buf.chunks_exact(ENTRY_LEN) {
-        let e = Entry::decode(chunk);
-        let mut data = vec![0u8; e.len as usize];
-        log.read_exact_at(&mut data, e.offset)?;
-        out.push(Run {
-            stream: e.stream,
-            timestamp_ns: e.timestamp_ns,
-            data,
-        });
+    let end = pos + whole;
+    let mut read = 0u64;
+    let mut buf = vec![0u8; ENTRIES_PER_READ * ENTRY_LEN];
+    while pos < end && read < MAX_POLL_BYTES {
+        let n = (end - pos).min(buf.len() as u64) as usize;
+        idx.read_exact_at(&mut buf[..n], pos)?;
+        for chunk in buf[..n].chunks_exact(ENTRY_LEN) {
+            if read >= MAX_POLL_BYTES {
+                break;
+            }
+            let e = Entry::decode(chunk);
+            let mut data = vec![0u8; e.len as usize];
+            log.read_exact_at(&mut data, e.offset)?;
+            read += u64::from(e.len);
+            pos += ENTRY_LEN as u64;
+            out.push(Run {
+                stream: e.stream,
+                timestamp_ns: e.timestamp_ns,
+                data,
+            });
+        }
     }
-    Ok(pos + whole)
+    Ok((pos, pos < end))
 }
 
 /// Inode of the file at `path`, if any.
@@ -151,7 +171,7 @@ mod tests {
         w.store().unwrap();
         let mut c = LogCursor::open(&p).unwrap().unwrap();
         let mut runs = Vec::new();
-        c.poll(&mut runs).unwrap();
+        assert!(!c.poll(&mut runs).unwrap());
         assert_eq!(runs.len(), 1);
         w.append(STDOUT, 2, b"b\n").unwrap();
         w.store().unwrap();
@@ -165,5 +185,40 @@ mod tests {
         runs.clear();
         c.poll(&mut runs).unwrap();
         assert!(runs.is_empty());
+    }
+
+    #[test]
+    fn large_logs_are_read_in_bounded_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.log");
+        let (mut w, _) = LogWriter::open(&p).unwrap();
+        let run = vec![b'x'; 1 << 20];
+        let total = 3 * MAX_POLL_BYTES as usize / run.len() + 1;
+        for ts in 0..total {
+            w.append(STDOUT, ts as u64, &run).unwrap();
+        }
+        w.store().unwrap();
+        let mut c = LogCursor::open(&p).unwrap().unwrap();
+        let (mut polls, mut seen) = (0, Vec::new());
+        loop {
+            let mut runs = Vec::new();
+            let more = c.poll(&mut runs).unwrap();
+            let bytes: usize = runs.iter().map(|r| r.data.len()).sum();
+            assert!(
+                bytes as u64 <= MAX_POLL_BYTES,
+                "one poll read {bytes} bytes"
+            );
+            seen.extend(runs.iter().map(|r| r.timestamp_ns));
+            polls += 1;
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            (0..total as u64).collect::<Vec<_>>(),
+            "every run once, in order"
+        );
+        assert!(polls >= 4, "{polls} polls");
     }
 }
