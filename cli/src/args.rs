@@ -23,13 +23,15 @@ pub enum Verb {
     /// Create and start a container, return once it runs.
     Start(StartArgs),
     /// Start a container and wait for it; exit with its status.
-    Run(StartArgs),
+    Run(RunArgs),
     /// List containers.
     Ps(PsArgs),
     /// Print a container's log.
     Logs(LogsArgs),
     /// Stop a container: SIGTERM, then SIGKILL after the grace period.
     Stop(StopArgs),
+    /// Remove ended containers: their records and log files.
+    Rm(RmArgs),
 }
 
 /// Which memory monitor backend the supervisor uses.
@@ -65,6 +67,25 @@ pub struct SupervisorArgs {
     /// (default: `file`).
     #[arg(long = "log-sink")]
     pub log_sinks: Vec<String>,
+}
+
+/// `engine run`: the options of `start`, and `--rm`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the container (record and log files) once it has ended and its output is shown.
+    #[arg(long)]
+    pub rm: bool,
+    /// What `start` takes.
+    #[command(flatten)]
+    pub start: StartArgs,
+}
+
+/// `engine rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Container ids (ended containers only).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
 }
 
 /// `engine start` / `engine run`.

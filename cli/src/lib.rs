@@ -25,6 +25,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         Verb::Supervisor(_) => unreachable!("handled above"),
         Verb::Start(a) => commands::start::run(socket, a),
         Verb::Run(a) => commands::run::run(socket, a),
+        Verb::Rm(a) => commands::rm::run(socket, a),
         Verb::Ps(a) => commands::ps::run(socket, a),
         Verb::Logs(a) => commands::logs::run(socket, a),
         Verb::Stop(a) => commands::stop::run(socket, a),

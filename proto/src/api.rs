@@ -63,6 +63,13 @@ pub enum Request {
         /// Container id.
         id: String,
     },
+    /// Forget an ended container: its record and its log files (`docker rm`). Answered with
+    /// [`Response::Container`], the record as it was; a live container is refused with
+    /// [`ErrorCode::Conflict`] (stop it first), an unknown id with [`ErrorCode::NotFound`].
+    Remove {
+        /// Container id.
+        id: String,
+    },
 }
 
 /// Everything needed to start a container.

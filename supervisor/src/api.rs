@@ -38,6 +38,7 @@ impl Supervisor {
                 None => not_found(&id),
             }),
             Request::Wait { id } => self.defer_until_ended(key, &id),
+            Request::Remove { id } => Some(self.remove(&id)),
             Request::Stop { id, grace_ms } => {
                 if self.registry.get(&id).is_none() {
                     return Some(not_found(&id));
@@ -46,6 +47,33 @@ impl Supervisor {
                 self.defer_until_ended(key, &id)
             }
         }
+    }
+
+    /// Forgets an ended container and deletes its log files; refuses a live one.
+    fn remove(&mut self, id: &str) -> Response {
+        match self.registry.get(id) {
+            None => return not_found(id),
+            Some(c) if c.is_live() => {
+                return Response::error(
+                    ErrorCode::Conflict,
+                    format!("container {id} is running: stop it before removing it"),
+                )
+            }
+            Some(_) => {}
+        }
+        let Some(c) = self.registry.remove(id) else {
+            return not_found(id);
+        };
+        if let Err(e) = remove_log_files(Path::new(&c.info.log_path)) {
+            // The record is gone either way; the files can be removed by hand.
+            tracing::warn!(container = %id, error = %e, "cannot remove log files");
+            return Response::error(
+                ErrorCode::Internal,
+                format!("removed {id}, but not its log {}: {e}", c.info.log_path),
+            );
+        }
+        tracing::info!(container = %id, "container removed");
+        Response::Container(c.info)
     }
 
     fn defer_until_ended(&mut self, key: usize, id: &str) -> Option<Response> {

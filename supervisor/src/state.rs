@@ -199,6 +199,11 @@ impl Registry {
         self.by_id.insert(c.info.id.clone(), c);
     }
 
+    /// Removes a record and returns it.
+    pub fn remove(&mut self, id: &str) -> Option<Container> {
+        self.by_id.remove(id)
+    }
+
     /// Every record, for `ps`, sorted by start time then id.
     pub fn infos(&self) -> Vec<ContainerInfo> {
         let mut v: Vec<ContainerInfo> = self.by_id.values().map(|c| c.info.clone()).collect();

@@ -141,7 +141,7 @@ fn no_arguments_prints_usage_with_every_verb() {
     let out = std::process::Command::new(engine_bin()).output().unwrap();
     assert!(!out.status.success());
     let text = format!("{}{}", stdout(&out), stderr(&out));
-    for verb in ["supervisor", "start", "run", "ps", "logs", "stop"] {
+    for verb in ["supervisor", "start", "run", "ps", "logs", "stop", "rm"] {
         assert!(text.contains(verb), "usage lacks {verb}: {text}");
     }
 }

@@ -264,3 +264,48 @@ fn overlapping_rootfs_and_base_are_refused_clearly() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("overlap"), "{}", stderr(&out));
 }
+
+/// `rm` forgets an ended container and deletes its log files; a running one is refused, an
+/// unknown id is an error, and the id can be used again. `run --rm` leaves nothing behind.
+#[test]
+fn rm_forgets_ended_containers_and_their_logs() {
+    let mut sup = TestSupervisor::start();
+    let out = sup.run_container("done", "echo bye", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::path::PathBuf::from(sup.info("done").log_path);
+    assert!(log.exists(), "{}", log.display());
+    sup.start_container("busy", "sleep 1000");
+
+    let out = sup.engine(&["rm", "busy", "done", "ghost"]);
+    assert_eq!(out.status.code(), Some(1), "busy and ghost are refused");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    let err = stderr(&out);
+    assert!(err.contains("container busy is running"), "{err}");
+    assert!(err.contains("no such container: ghost"), "{err}");
+    assert!(!log.exists(), "the log of a removed container is deleted");
+    assert!(!log.with_extension("log.idx").exists(), "and its index");
+    let ids: Vec<String> = sup.ps().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, vec!["busy".to_string()]);
+    assert!(sup.alive());
+
+    // Stopped, it can be removed; then the id starts afresh.
+    assert!(sup
+        .engine(&["stop", "--time", "1", "busy"])
+        .status
+        .success());
+    let out = sup.engine(&["rm", "busy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sup.ps().is_empty());
+
+    let out = sup.run_container("once", "echo shown", &["--rm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "shown\n",
+        "output shown before removal"
+    );
+    assert!(sup.ps().is_empty(), "run --rm leaves no record");
+    assert!(sup.log_bytes("once").is_empty(), "nor a log");
+    let out = sup.run_container("once", "exit 4", &["--rm"]);
+    assert_eq!(out.status.code(), Some(4), "run --rm keeps the exit status");
+}

@@ -2,6 +2,7 @@
 
 pub mod logs;
 pub mod ps;
+pub mod rm;
 pub mod run;
 pub mod start;
 pub mod stop;

@@ -3,7 +3,7 @@
 //! While it waits it prints the container's output (stdout to stdout, stderr to stderr), as
 //! `docker run` does.
 
-use crate::args::StartArgs;
+use crate::args::RunArgs;
 use crate::client::Client;
 use anyhow::Result;
 use logfile::Run;
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 ///
 /// # Errors
 /// Invalid arguments, the supervisor's refusal, or a lost connection.
-pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
-    let spec = super::start::spec(args)?;
+pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
+    let spec = super::start::spec(&args.start)?;
     let id = spec.id.clone();
     // Catch the signals before the container exists, so none is missed.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -59,9 +59,12 @@ pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
             tracing::warn!(error = %e, "cannot show the container's output");
         }
     }
-    let info = client.container(Request::Wait { id })?;
+    let info = client.container(Request::Wait { id: id.clone() })?;
     handle.close();
     let _ = forwarder.join();
+    if args.rm {
+        client.container(Request::Remove { id })?;
+    }
     Ok(info.exit_status.unwrap_or(1))
 }
 
