@@ -30,6 +30,7 @@ use kernel::{
 #[path = "../proto/src/kmod_abi.rs"]
 pub mod abi;
 mod events;
+mod mmcache;
 mod monitor;
 mod pid;
 mod scan;
@@ -119,7 +120,11 @@ impl PinnedDrop for ContainerMonitor {
         // stop the scan, then free what is left.
         self.monitor.stop();
         let (scans, exact) = self.monitor.scan_counts();
-        log!("Scans: {}, {} with an exact re-read near a limit\n", scans, exact);
+        log!(
+            "Scans: {}, {} with an exact re-read near a limit\n",
+            scans,
+            exact
+        );
         let freed = self.monitor.clear();
         if freed > 0 {
             log!("Freed {} entries still registered\n", freed);
@@ -197,14 +202,18 @@ impl MiscDevice for OpenFile {
 impl OpenFile {
     fn register(&self, arg: UserPtr) -> Result {
         let mut raw = [0u8; abi::MONITOR_REQUEST_SIZE];
-        UserSlice::new(arg, raw.len()).reader().read_slice(&mut raw)?;
+        UserSlice::new(arg, raw.len())
+            .reader()
+            .read_slice(&mut raw)?;
         let request = abi::MonitorRequest::from_bytes(&raw);
         Monitor::register(&self.monitor, &request, &self.events)
     }
 
     fn unregister(&self, arg: UserPtr) -> Result {
         let mut raw = [0u8; abi::MONITOR_REQUEST_SIZE];
-        UserSlice::new(arg, raw.len()).reader().read_slice(&mut raw)?;
+        UserSlice::new(arg, raw.len())
+            .reader()
+            .read_slice(&mut raw)?;
         let request = abi::MonitorRequest::from_bytes(&raw);
         self.monitor.unregister(&request)
     }
@@ -233,22 +242,22 @@ impl OpenFile {
         let room = (query.capacity as usize).min(QUERY_ALL_MAX);
         let mut found = KVec::new();
         let count = self.monitor.rss_all(&self.events, room, &mut found)?;
-        // Copied after the monitor's lock is released (a fault may sleep).
-        let records = usize::try_from(query.records).map_err(|_| EFAULT)?;
-        let mut out = UserSlice::new(
-            UserPtr::from_addr(records),
-            found.len() * abi::MONITOR_QUERY_SIZE,
-        )
-        .writer();
+        // The records as bytes, copied out in one go.
+        let mut bytes = KVec::with_capacity(found.len() * abi::MONITOR_QUERY_SIZE, GFP_KERNEL)?;
         for &(pid, rss_bytes) in found.iter() {
             let record = abi::MonitorQuery {
                 pid,
                 reserved: 0,
                 rss_bytes,
             };
-            out.write_slice(&record.to_bytes())?;
+            bytes.extend_from_slice(&record.to_bytes(), GFP_KERNEL)?;
         }
+        let records = usize::try_from(query.records).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(records), bytes.len())
+            .writer()
+            .write_slice(&bytes)?;
         query.count = u32::try_from(count).unwrap_or(u32::MAX);
+        query.pending_events = u32::try_from(self.events.pending()).unwrap_or(u32::MAX);
         writer.write_slice(&query.to_bytes())
     }
 }

@@ -93,6 +93,11 @@ impl EventQueue {
         self.ready.notify_all();
     }
 
+    /// How many records wait to be read.
+    pub(crate) fn pending(&self) -> usize {
+        self.ring.lock().len
+    }
+
     /// Moves up to `out.len()` records into `out` and returns how many. While the queue is
     /// empty it returns `EAGAIN` when `nonblock`, otherwise sleeps until a record arrives.
     ///

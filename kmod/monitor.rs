@@ -13,10 +13,12 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, Mutex,
+        rcu, Arc, Mutex,
     },
     time::{msecs_to_jiffies, Jiffies},
-    workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, HasWork, Work, WorkItem},
+    workqueue::{
+        self, impl_has_delayed_work, new_delayed_work, DelayedWork, HasWork, Work, WorkItem,
+    },
 };
 
 use crate::{
@@ -24,6 +26,7 @@ use crate::{
     event,
     events::EventQueue,
     id_text, log,
+    mmcache::MmCache,
     pid::PidRef,
     scan::{slack_pages, Mode, Tally, Walk},
 };
@@ -63,6 +66,10 @@ impl Entry {
     }
 }
 
+/// What `MONITOR_QUERY_ALL` answers from, rebuilt at the end of each scan: `(file, pid, RSS
+/// in bytes)` per entry, `file` being the address of the entry's [`EventQueue`].
+type Snapshot = KVec<(usize, i32, u64)>;
+
 /// Everything the mutex protects.
 struct State {
     entries: List<Entry>,
@@ -70,10 +77,16 @@ struct State {
     armed: bool,
     /// The module is unloading: do not arm or re-arm.
     stopping: bool,
-    /// Scratch space of the scan, kept between periods to avoid reallocating.
+    /// Scratch space of the scan, kept between periods to avoid reallocating. `keys` (sorted
+    /// key → position in `entries`) is rebuilt only when `keys_stale`: after the list changed.
     keys: KVec<(usize, usize)>,
+    keys_stale: bool,
     tallies: KVec<Tally>,
     shared_mm: KVec<usize>,
+    /// Address spaces pinned between scans (read without `task_lock`).
+    mm_cache: MmCache,
+    /// The next snapshot, built here and swapped with [`Monitor::snapshot`].
+    next_snapshot: Snapshot,
     /// Scans since load, and those that re-read some container exactly (near a limit).
     scans: u64,
     exact_scans: u64,
@@ -84,6 +97,10 @@ struct State {
 pub(crate) struct Monitor {
     #[pin]
     state: Mutex<State>,
+    /// RSS of the last scan for `MONITOR_QUERY_ALL`, under a lock of its own: a query never
+    /// waits for (or spins on) a scan in progress.
+    #[pin]
+    snapshot: Mutex<Snapshot>,
     #[pin]
     work: DelayedWork<Monitor>,
     interval: Jiffies,
@@ -103,6 +120,11 @@ impl WorkItem for Monitor {
             return;
         }
         state.scan();
+        if state.entries.is_empty() {
+            // Nothing left to scan (and no scan until a registration): drop every pin.
+            let _ = state.mm_cache.settle();
+        }
+        state.publish(&this.snapshot);
         // Re-armed under the lock, so `stop` either sees it queued (and flushes it) or the
         // next run sees `stopping`.
         state.armed = !state.entries.is_empty();
@@ -120,14 +142,18 @@ impl Monitor {
             armed: false,
             stopping: false,
             keys: KVec::new(),
+            keys_stale: true,
             tallies: KVec::new(),
             shared_mm: KVec::new(),
+            mm_cache: MmCache::new(),
+            next_snapshot: KVec::new(),
             scans: 0,
             exact_scans: 0,
         };
         Arc::pin_init(
             pin_init!(Self {
                 state <- new_mutex!(state, "Monitor::state"),
+                snapshot <- new_mutex!(KVec::new(), "Monitor::snapshot"),
                 work <- new_delayed_work!("Monitor::work"),
                 interval: msecs_to_jiffies(interval_ms).max(1),
             }),
@@ -180,6 +206,7 @@ impl Monitor {
             request.hard_limit_bytes
         );
         state.entries.push_back(entry);
+        state.keys_stale = true;
         if !state.armed {
             state.armed = true;
             let _ = workqueue::system_long().enqueue_delayed(this.clone(), this.interval);
@@ -198,10 +225,12 @@ impl Monitor {
             request.pid
         );
         let mut state = self.state.lock();
+        let state = &mut *state;
         let mut cursor = state.entries.cursor_front();
         while let Some(next) = cursor.peek_next() {
             if next.nr == request.pid {
                 drop(next.remove());
+                state.keys_stale = true;
                 return Ok(());
             }
             cursor.move_next();
@@ -223,9 +252,10 @@ impl Monitor {
         rss.ok_or(ENOENT)
     }
 
-    /// `MONITOR_QUERY_ALL`: `(pid, last measured RSS in bytes)` of the entries whose events go
-    /// to `events` (those registered through one open file), at most `room` of them, into
-    /// `out`; returns how many there are in all.
+    /// `MONITOR_QUERY_ALL`: `(pid, RSS in bytes)` measured by the last scan for the entries
+    /// whose events go to `events` (those registered through one open file), at most `room` of
+    /// them, into `out`; returns how many there are in all. An entry registered since the last
+    /// scan is not listed yet; one removed since is still listed.
     ///
     /// # Errors
     /// `ENOMEM`.
@@ -235,17 +265,17 @@ impl Monitor {
         room: usize,
         out: &mut KVec<(i32, u64)>,
     ) -> Result<usize> {
-        // Allocated before the lock: the scan waits on it.
+        // Allocated before the lock.
         out.reserve(room, GFP_KERNEL)?;
-        let state = self.state.lock();
+        let file = core::ptr::from_ref::<EventQueue>(events) as usize;
+        let snapshot = self.snapshot.lock();
         let mut count = 0;
-        for entry in state.entries.iter() {
-            if !core::ptr::eq::<EventQueue>(&*entry.events, &**events) {
-                continue;
+        for &(owner, pid, rss) in snapshot.iter() {
+            if owner == file {
+                count += 1;
+                // Past `room`, only counted.
+                let _ = out.push_within_capacity((pid, rss));
             }
-            count += 1;
-            // Past `room`, only counted.
-            let _ = out.push_within_capacity((entry.nr, entry.rss.load(Relaxed)));
         }
         Ok(count)
     }
@@ -281,6 +311,7 @@ impl Monitor {
             drop(entry);
             freed += 1;
         }
+        state.keys_stale = true;
         freed
     }
 }
@@ -292,18 +323,29 @@ impl State {
             return;
         }
         self.scans += 1;
+        // Which inits have exited, all under one RCU read lock.
+        {
+            let guard = rcu::read_lock();
+            for (entry, tally) in self.entries.iter().zip(self.tallies.iter_mut()) {
+                tally.exited = entry.pid.has_exited_rcu(&guard);
+            }
+        }
         let mut index = 0;
         let mut cursor = self.entries.cursor_front();
         while let Some(next) = cursor.peek_next() {
-            let pages = self.tallies.get(index).map_or(0, |t| t.pages);
+            let (pages, exited) = self
+                .tallies
+                .get(index)
+                .map_or((0, false), |t| (t.pages, t.exited));
             index += 1;
             let rss = pages.saturating_mul(kernel::page::PAGE_SIZE as u64);
             next.rss.store(rss, Relaxed);
             let id = id_text(&next.id);
-            if next.pid.has_exited() {
+            if exited {
                 log!("Container exited container={} pid={}\n", id, next.nr);
                 next.emit(abi::EVENT_GONE, rss, 0);
                 drop(next.remove());
+                self.keys_stale = true;
                 continue;
             }
             let soft_due = rss > next.soft_limit && !next.soft_reported.load(Relaxed);
@@ -332,23 +374,44 @@ impl State {
                 );
                 next.emit(abi::EVENT_HARD_LIMIT_KILLED, rss, next.hard_limit);
                 drop(next.remove());
+                self.keys_stale = true;
                 continue;
             }
             cursor.move_next();
         }
     }
 
+    /// Rebuilds the `MONITOR_QUERY_ALL` snapshot from the entries left after a scan.
+    fn publish(&mut self, snapshot: &Mutex<Snapshot>) {
+        self.next_snapshot.clear();
+        for entry in self.entries.iter() {
+            let file = core::ptr::from_ref::<EventQueue>(&entry.events) as usize;
+            let record = (file, entry.nr, entry.rss.load(Relaxed));
+            if self.next_snapshot.push(record, GFP_KERNEL).is_err() {
+                // Out of memory: keep the previous snapshot.
+                return;
+            }
+        }
+        core::mem::swap(&mut *snapshot.lock(), &mut self.next_snapshot);
+    }
+
     /// Fills `tallies` (per entry, in list order): one approximate walk over the processes,
     /// then, only if some entry's count is within the approximation's error of a limit that
     /// still matters for it, an exact walk for those entries alone.
     fn measure(&mut self) -> Result {
-        self.keys.clear();
+        if self.keys_stale {
+            self.keys.clear();
+        }
         self.tallies.clear();
         for (index, entry) in self.entries.iter().enumerate() {
             let key = match entry.pid.own_namespace() {
                 Some(ns) => ns as usize,
                 None => entry.pid.as_ptr() as usize,
             };
+            self.tallies.push(Tally::default(), GFP_KERNEL)?;
+            if !self.keys_stale {
+                continue;
+            }
             // Sorted insertion (keys are unique: one namespace per init, one pid per process).
             let at = match self.keys.binary_search_by_key(&key, |&(k, _)| k) {
                 Ok(at) | Err(at) => at,
@@ -357,8 +420,8 @@ impl State {
             self.keys
                 .insert_within_capacity(at, (key, index))
                 .map_err(|_| ENOMEM)?;
-            self.tallies.push(Tally::default(), GFP_KERNEL)?;
         }
+        self.keys_stale = false;
         self.walk(Mode::Approximate)?;
         let slack = slack_pages();
         let page = kernel::page::PAGE_SIZE as u64;
@@ -379,13 +442,17 @@ impl State {
         Ok(())
     }
 
-    /// One walk in `mode`: zeroes the tallies it counts, then adds to them.
+    /// One walk in `mode`: zeroes the tallies it counts, then adds to them. Approximate walks
+    /// use and maintain the pinned address spaces; exact ones (rare, near a limit) take each
+    /// process's lock.
     fn walk(&mut self, mode: Mode) -> Result {
         let room = self.shared_mm.capacity().max(64);
         self.shared_mm.clear();
         self.shared_mm.reserve(room, GFP_KERNEL)?;
+        let mut pin_room = self.mm_cache.room().max(64);
         for _ in 0..WALK_TRIES {
             self.shared_mm.clear();
+            self.mm_cache.reserve(pin_room)?;
             for tally in self.tallies.iter_mut() {
                 if mode == Mode::Approximate || tally.recheck {
                     tally.pages = 0;
@@ -397,14 +464,22 @@ impl State {
                 tallies: &mut self.tallies,
                 mode,
                 shared_mm: &mut self.shared_mm,
+                cache: (mode == Mode::Approximate).then_some(&mut self.mm_cache),
             };
-            if walk.run().is_ok() {
+            let walked = walk.run();
+            if mode == Mode::Approximate {
+                // Outside the RCU read lock: drop what the walk did not confirm.
+                self.mm_cache.settle()?;
+            }
+            if walked.is_ok() {
                 return Ok(());
             }
             // Overflow: double the room and walk again.
             let grown = self.shared_mm.capacity().saturating_mul(2);
             self.shared_mm.clear();
             self.shared_mm.reserve(grown, GFP_KERNEL)?;
+            // (Pins taken so far were kept by `settle`: the next try has fewer to take.)
+            pin_room = pin_room.saturating_mul(4);
         }
         Err(ENOMEM)
     }

@@ -54,10 +54,10 @@ impl PidRef {
     }
 
     /// Whether the process has exited: it is gone from the PID's task list, or a zombie.
-    pub(crate) fn has_exited(&self) -> bool {
-        let _rcu = rcu::read_lock();
-        // SAFETY: `pid_task` requires the RCU read lock, held by `_rcu`; by the invariant the
-        // pid is valid.
+    /// Takes the RCU read lock as a guard, so that a caller checking many holds it once.
+    pub(crate) fn has_exited_rcu(&self, _rcu: &rcu::Guard) -> bool {
+        // SAFETY: `pid_task` requires the RCU read lock, held by the caller's guard; by the
+        // invariant the pid is valid.
         let task = unsafe { bindings::pid_task(self.as_ptr(), bindings::pid_type_PIDTYPE_PID) };
         if task.is_null() {
             return true;

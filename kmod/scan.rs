@@ -14,6 +14,7 @@
 //! cheap way, then re-reads exactly only the containers whose count is within that error of
 //! a limit (see `monitor.rs`), so decisions are those of exact sums.
 
+use crate::mmcache::MmCache;
 use kernel::{bindings, container_of, prelude::*, sync::rcu};
 
 /// What one walk counts for one entry.
@@ -26,6 +27,8 @@ pub(crate) struct Tally {
     pub(crate) mms: u64,
     /// In a [`Mode::Exact`] walk: count this entry (the others are skipped).
     pub(crate) recheck: bool,
+    /// The entry's init has exited (set after the walks).
+    pub(crate) exited: bool,
 }
 
 /// How a walk reads the counters.
@@ -67,9 +70,13 @@ pub(crate) struct Walk<'a> {
     /// Address spaces with more than one user already counted in this pass. Its capacity is
     /// reserved before the walk; nothing allocates under the RCU read lock.
     pub(crate) shared_mm: &'a mut KVec<usize>,
+    /// Pinned address spaces ([`MmCache`]): a process whose pin is confirmed is read without
+    /// `task_lock()`. `None` reads every process under its lock (and pins nothing).
+    pub(crate) cache: Option<&'a mut MmCache>,
 }
 
-/// The pass ran out of room in `shared_mm`; reserve more and walk again.
+/// The pass ran out of room in `shared_mm` or in the cache's new pins; reserve more and walk
+/// again.
 pub(crate) struct Overflow;
 
 impl Walk<'_> {
@@ -93,8 +100,11 @@ impl Walk<'_> {
         if let Some(index) = self.lookup(pid as usize) {
             return Some(index);
         }
-        // SAFETY: `task_active_pid_ns` reads `task`'s pid under the RCU lock we hold.
-        let mut ns = unsafe { bindings::task_active_pid_ns(task) };
+        // `task_active_pid_ns()` inlined (`ns_of_pid(task_pid(task))`), without the call and
+        // its lockdep RCU checks: the namespace the pid was allocated in, at its own level.
+        // SAFETY: `pid` is a live `struct pid` (above, RCU); `level` and `numbers[0..=level]`
+        // are set at allocation and never change; a listed task's pid is never null.
+        let mut ns = unsafe { (*(*pid).numbers.as_ptr().add((*pid).level as usize)).ns };
         while !ns.is_null() {
             if let Some(index) = self.lookup(ns as usize) {
                 return Some(index);
@@ -115,11 +125,30 @@ impl Walk<'_> {
         &mut self,
         task: *mut bindings::task_struct,
     ) -> Result<Option<u64>, Overflow> {
+        if let Some(cache) = self.cache.as_deref_mut() {
+            // SAFETY: `task` is valid (caller); a lockless READ_ONCE of `task->mm`, only
+            // compared with a pinned address, never dereferenced.
+            let current = unsafe { core::ptr::read_volatile(&raw const (*task).mm) } as usize;
+            if let Some(mm) = cache.confirmed(task as usize, current) {
+                // SAFETY: `mm` is pinned by the cache (`mm_count`), so it and its counters
+                // stay allocated and initialised until the cache drops the pin.
+                return unsafe { self.count_mm(mm as *mut bindings::mm_struct) };
+            }
+        }
         // SAFETY: `task` is valid (caller); `alloc_lock` is the lock `task_lock()` takes.
         unsafe { bindings::spin_lock(&raw mut (*task).alloc_lock) };
-        // SAFETY: under `task_lock`, `task->mm` is stable and, if set, not freed (exit_mm()
-        // clears it under the same lock before dropping its reference).
-        let result = unsafe { self.count_mm((*task).mm) };
+        // SAFETY: `task` is valid; under `task_lock`, `task->mm` is stable.
+        let mm = unsafe { (*task).mm };
+        let pinned = match self.cache.as_deref_mut() {
+            Some(cache) if !mm.is_null() => {
+                // SAFETY: under `task_lock`, a non-null `task->mm` is not freed (exit_mm()
+                // clears it under the same lock before dropping its reference).
+                unsafe { cache.pin(task as usize, mm) }.map_err(|_| Overflow)
+            }
+            _ => Ok(()),
+        };
+        // SAFETY: as above, `mm` is null or live while the lock is held.
+        let result = pinned.and_then(|()| unsafe { self.count_mm(mm) });
         // SAFETY: taken above.
         unsafe { bindings::spin_unlock(&raw mut (*task).alloc_lock) };
         result
@@ -156,7 +185,9 @@ impl Walk<'_> {
                 // SAFETY: `counter` is valid (above); `count` is an s64 updated under the
                 // counter's lock, read without it as `percpu_counter_read_positive()` does
                 // (READ_ONCE; a torn read is impossible for an aligned s64 on 64-bit).
-                Mode::Approximate => unsafe { core::ptr::read_volatile(&raw const (*counter).count) },
+                Mode::Approximate => unsafe {
+                    core::ptr::read_volatile(&raw const (*counter).count)
+                },
                 // SAFETY: `counter` is valid; the sum takes the counter's own lock.
                 Mode::Exact => unsafe { bindings::__percpu_counter_sum(counter) },
             };

@@ -49,7 +49,7 @@ pub const MONITOR_REQUEST_SIZE: usize = 56;
 /// Size of [`MonitorQuery`] on the wire, in bytes.
 pub const MONITOR_QUERY_SIZE: usize = 16;
 /// Size of [`MonitorQueryAll`] on the wire, in bytes.
-pub const MONITOR_QUERY_ALL_SIZE: usize = 16;
+pub const MONITOR_QUERY_ALL_SIZE: usize = 24;
 /// Size of one [`MonitorEvent`] record returned by `read(2)`, in bytes.
 pub const MONITOR_EVENT_SIZE: usize = 56;
 
@@ -116,9 +116,13 @@ pub struct MonitorQueryAll {
     pub records: u64,
     /// Room in `records`, in records.
     pub capacity: u32,
-    /// Filled by the kernel: how many containers this file has registered. When it exceeds
-    /// `capacity`, only the first `capacity` were written: call again with more room.
+    /// Filled by the kernel: how many containers of this file the last scan measured. When it
+    /// exceeds `capacity`, only the first `capacity` were written: call again with more room.
     pub count: u32,
+    /// Filled by the kernel: event records waiting for `read(2)` on this file.
+    pub pending_events: u32,
+    /// Zero.
+    pub reserved: u32,
 }
 
 /// `struct monitor_event`: one record of `read(2)` on the device.
@@ -221,6 +225,8 @@ impl MonitorQueryAll {
         b[0..8].copy_from_slice(&self.records.to_ne_bytes());
         b[8..12].copy_from_slice(&self.capacity.to_ne_bytes());
         b[12..16].copy_from_slice(&self.count.to_ne_bytes());
+        b[16..20].copy_from_slice(&self.pending_events.to_ne_bytes());
+        b[20..24].copy_from_slice(&self.reserved.to_ne_bytes());
         b
     }
 
@@ -230,6 +236,8 @@ impl MonitorQueryAll {
             records: get_u64(b, 0),
             capacity: get_i32(b, 8) as u32,
             count: get_i32(b, 12) as u32,
+            pending_events: get_i32(b, 16) as u32,
+            reserved: get_i32(b, 20) as u32,
         }
     }
 }
@@ -269,7 +277,7 @@ mod tests {
         assert_eq!(MONITOR_REGISTER, 0x4038_4D01);
         assert_eq!(MONITOR_UNREGISTER, 0x4038_4D02);
         assert_eq!(MONITOR_QUERY, 0xC010_4D03);
-        assert_eq!(MONITOR_QUERY_ALL, 0xC010_4D04);
+        assert_eq!(MONITOR_QUERY_ALL, 0xC018_4D04);
     }
 
     #[test]
@@ -278,11 +286,14 @@ mod tests {
             records: 0x7fff_0000_1000,
             capacity: 1000,
             count: 1001,
+            pending_events: 3,
+            reserved: 0,
         };
         let b = q.to_bytes();
         assert_eq!(&b[8..12], &1000u32.to_ne_bytes());
         assert_eq!(MonitorQueryAll::from_bytes(&b), q);
         assert_eq!(core::mem::offset_of!(MonitorQueryAll, count), 12);
+        assert_eq!(core::mem::offset_of!(MonitorQueryAll, pending_events), 16);
     }
 
     #[test]

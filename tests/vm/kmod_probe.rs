@@ -142,7 +142,7 @@ fn query_all(dev: &File, capacity: u32) -> Result<(u32, Vec<abi::MonitorQuery>),
     let mut arg = abi::MonitorQueryAll {
         records: records.as_mut_ptr() as u64,
         capacity,
-        count: 0,
+        ..Default::default()
     }
     .to_bytes();
     raw_ioctl(dev, abi::MONITOR_QUERY_ALL, arg.as_mut_ptr() as usize)?;
@@ -286,12 +286,23 @@ fn errnos() -> u32 {
     c.errno("duplicate pid", register(&dev, child, mib, mib, "dup"), EINVAL);
     c.check("query registered", query(&dev, child).is_ok(), String::new());
     c.errno("QUERY_ALL bad pointer", raw_ioctl(&dev, abi::MONITOR_QUERY_ALL, 16), EFAULT);
-    let mut bad_records = abi::MonitorQueryAll { records: 16, capacity: 4, count: 0 }.to_bytes();
-    let got = raw_ioctl(&dev, abi::MONITOR_QUERY_ALL, bad_records.as_mut_ptr() as usize);
-    c.errno("QUERY_ALL bad records pointer", got, EFAULT);
-    let all = query_all(&dev, 4);
+    // The answer comes from the last scan: wait for one that saw the new entry.
+    let mut all = query_all(&dev, 4);
+    for _ in 0..30 {
+        if matches!(&all, Ok((1, _))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        all = query_all(&dev, 4);
+    }
     let one = matches!(&all, Ok((1, r)) if r.len() == 1 && r[0].pid == child);
     c.check("QUERY_ALL lists this file's entry", one, format!("{all:?}"));
+    // (Only now is there a record to write.)
+    let bad = abi::MonitorQueryAll { records: 16, capacity: 4, ..Default::default() };
+    let mut bad_records = bad.to_bytes();
+    let got = raw_ioctl(&dev, abi::MONITOR_QUERY_ALL, bad_records.as_mut_ptr() as usize);
+    c.errno("QUERY_ALL bad records pointer", got, EFAULT);
+
     let counted = matches!(&query_all(&dev, 0), Ok((1, r)) if r.is_empty());
     c.check("QUERY_ALL without room only counts", counted, String::new());
     let other = open(true).expect("open device");
