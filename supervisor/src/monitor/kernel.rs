@@ -4,11 +4,13 @@
 //!
 //! The module measures and enforces on its own (its scan interval is its `scan_interval_ms`
 //! parameter) and writes the SOFT/HARD lines to the kernel log itself, so this backend writes
-//! nothing there. Each [`Backend::tick`] drains the records queued for this open file
-//! (non-blocking reads until `EAGAIN`) and asks the module for the last measured RSS of every
-//! container registered through it in one `MONITOR_QUERY_ALL` call (one `MONITOR_QUERY` per
-//! container on a module without it), reporting [`MonitorEvent::Rss`] only when a value
-//! changed: an idle tick costs a fixed number of syscalls and no allocation per container.
+//! nothing there. Each [`Backend::tick`] makes one `MONITOR_QUERY_ALL` call: the RSS the last
+//! scan measured for every container registered through this open file, and how many event
+//! records wait; it reads those records (non-blocking reads until `EAGAIN`) only when some
+//! wait, and reports [`MonitorEvent::Rss`] only for a value that changed. An idle tick costs
+//! one syscall and a comparison of the answer with the last one. On a module without
+//! `MONITOR_QUERY_ALL` (`ENOTTY`) it reads the records and makes one `MONITOR_QUERY` per
+//! container.
 
 use super::{Backend, BackendKind, MonitorEvent, Tracked};
 use nix::errno::Errno;
@@ -54,8 +56,10 @@ pub struct KernelBackend {
     path: PathBuf,
     /// Host PID of each tracked container's init → what is known of it.
     tracked: HashMap<i32, Known>,
-    /// Buffer of `MONITOR_QUERY_ALL` records, kept between ticks.
+    /// `MONITOR_QUERY_ALL` records of this tick and of the last one (kept between ticks: an
+    /// idle container's record is the same bytes at the same place, so nothing to look up).
     records: Vec<[u8; abi::MONITOR_QUERY_SIZE]>,
+    last_records: Vec<[u8; abi::MONITOR_QUERY_SIZE]>,
     /// The module answers `MONITOR_QUERY_ALL` (cleared on `ENOTTY` from an older module).
     query_all: bool,
 }
@@ -64,27 +68,20 @@ pub struct KernelBackend {
 #[derive(Debug)]
 struct Known {
     id: String,
-    /// RSS in the module's last answer, in bytes.
-    measured: Option<u64>,
     /// RSS last reported to the supervisor, in bytes.
     reported: Option<u64>,
-    /// In the current tick's answer (or its query failed otherwise than `ENOENT`).
-    seen: bool,
 }
 
 impl Known {
-    fn new(id: String) -> Self {
-        Self {
-            id,
-            measured: None,
-            reported: None,
-            seen: true,
-        }
-    }
-
-    fn measured(&mut self, rss_bytes: u64) {
-        self.seen = true;
-        self.measured = Some(rss_bytes);
+    /// The event reporting `rss_bytes`, if it is news.
+    fn measured(&mut self, rss_bytes: u64) -> Option<MonitorEvent> {
+        (self.reported != Some(rss_bytes)).then(|| {
+            self.reported = Some(rss_bytes);
+            MonitorEvent::Rss {
+                id: self.id.clone(),
+                rss_bytes,
+            }
+        })
     }
 }
 
@@ -107,6 +104,7 @@ impl KernelBackend {
             path: device.to_path_buf(),
             tracked: HashMap::new(),
             records: Vec::new(),
+            last_records: Vec::new(),
             query_all: true,
         })
     }
@@ -153,79 +151,51 @@ impl KernelBackend {
         }
     }
 
-    /// Reports the RSS of every tracked container whose value changed since the last tick.
-    fn query_rss(&mut self, out: &mut Vec<MonitorEvent>) {
-        if self.tracked.is_empty() {
-            return;
-        }
-        for known in self.tracked.values_mut() {
-            known.seen = false;
-        }
-        if self.query_all {
-            match self.query_all() {
-                Ok(()) => {}
-                Err(Errno::ENOTTY) => self.query_all = false,
-                Err(e) => {
-                    out.push(MonitorEvent::Error {
-                        id: None,
-                        message: format!("MONITOR_QUERY_ALL: {}", e.desc()),
-                    });
-                    return;
-                }
-            }
-        }
-        if !self.query_all {
-            self.query_each(out);
-        }
-        // Not in the module's answer: ended since the records were read (its GONE record
-        // comes next tick).
-        self.tracked.retain(|_, known| known.seen);
-        for known in self.tracked.values_mut() {
-            if known.measured != known.reported {
-                known.reported = known.measured;
-                out.extend(known.measured.map(|rss_bytes| MonitorEvent::Rss {
-                    id: known.id.clone(),
-                    rss_bytes,
-                }));
-            }
-        }
-    }
-
     /// One `MONITOR_QUERY_ALL` (a second with more room if containers were registered in
-    /// between); stores the RSS of the containers in the answer.
-    fn query_all(&mut self) -> Result<(), Errno> {
+    /// between): reports the RSS that changed; returns how many event records wait.
+    fn query_all(&mut self, out: &mut Vec<MonitorEvent>) -> Result<u32, Errno> {
         let mut count = self.tracked.len();
+        let mut pending = 0;
         for _ in 0..2 {
-            // Room for a few more, registered by another thread of this file meanwhile.
+            // Room for a few more, registered meanwhile.
             let room = count + count / 8 + 8;
             self.records.resize(room, [0; abi::MONITOR_QUERY_SIZE]);
             let mut arg = MonitorQueryAll {
                 records: self.records.as_mut_ptr() as u64,
                 capacity: u32::try_from(room).unwrap_or(u32::MAX),
-                count: 0,
+                ..MonitorQueryAll::default()
             }
             .to_bytes();
-            // SAFETY: `arg` is a live 16-byte `struct monitor_query_all` that the kernel reads
-            // and writes back; `records` points to `capacity` writable 16-byte records of
+            // SAFETY: `arg` is a live `struct monitor_query_all` that the kernel reads and
+            // writes back; `records` points to `capacity` writable 16-byte records of
             // `self.records`, which outlives the call.
             unsafe { ioctl_query_all(self.device.as_raw_fd(), &mut arg) }?;
-            count = MonitorQueryAll::from_bytes(&arg).count as usize;
+            let answer = MonitorQueryAll::from_bytes(&arg);
+            count = answer.count as usize;
+            pending = answer.pending_events;
             if count <= room {
                 break;
             }
         }
-        for raw in self.records.iter().take(count) {
+        self.records.truncate(count);
+        for (at, raw) in self.records.iter().enumerate() {
+            if self.last_records.get(at) == Some(raw) {
+                continue;
+            }
             let record = MonitorQuery::from_bytes(raw);
             if let Some(known) = self.tracked.get_mut(&record.pid) {
-                known.measured(record.rss_bytes);
+                out.extend(known.measured(record.rss_bytes));
             }
         }
-        Ok(())
+        std::mem::swap(&mut self.records, &mut self.last_records);
+        Ok(pending)
     }
 
-    /// One `MONITOR_QUERY` per tracked container (a module without `MONITOR_QUERY_ALL`).
+    /// One `MONITOR_QUERY` per tracked container (a module without `MONITOR_QUERY_ALL`):
+    /// reports the RSS that changed and forgets containers the module no longer has.
     fn query_each(&mut self, out: &mut Vec<MonitorEvent>) {
         let fd = self.device.as_raw_fd();
+        let mut ended = Vec::new();
         for (&pid, known) in &mut self.tracked {
             let mut query = MonitorQuery {
                 pid,
@@ -235,16 +205,17 @@ impl KernelBackend {
             // SAFETY: `fd` is the open device; `query` is a live 16-byte buffer that the
             // kernel reads and writes back (`_IOWR` of `struct monitor_query`).
             match unsafe { ioctl_query(fd, &mut query) } {
-                Ok(_) => known.measured(MonitorQuery::from_bytes(&query).rss_bytes),
-                Err(Errno::ENOENT) => known.seen = false,
-                Err(e) => {
-                    known.seen = true;
-                    out.push(MonitorEvent::Error {
-                        id: Some(known.id.clone()),
-                        message: format!("MONITOR_QUERY pid {pid}: {}", e.desc()),
-                    });
-                }
+                Ok(_) => out.extend(known.measured(MonitorQuery::from_bytes(&query).rss_bytes)),
+                // Ended since the records were read; its GONE record comes next tick.
+                Err(Errno::ENOENT) => ended.push(pid),
+                Err(e) => out.push(MonitorEvent::Error {
+                    id: Some(known.id.clone()),
+                    message: format!("MONITOR_QUERY pid {pid}: {}", e.desc()),
+                }),
             }
+        }
+        for pid in ended {
+            self.tracked.remove(&pid);
         }
     }
 }
@@ -289,8 +260,11 @@ impl Backend for KernelBackend {
                 e.desc()
             )
         })?;
-        self.tracked
-            .insert(tracked.pid, Known::new(tracked.id.clone()));
+        let known = Known {
+            id: tracked.id.clone(),
+            reported: None,
+        };
+        self.tracked.insert(tracked.pid, known);
         Ok(())
     }
 
@@ -312,8 +286,28 @@ impl Backend for KernelBackend {
     }
 
     fn tick(&mut self, out: &mut Vec<MonitorEvent>) {
+        if self.tracked.is_empty() {
+            // Records of containers unregistered since may still wait.
+            self.drain_records(out);
+            return;
+        }
+        if self.query_all {
+            match self.query_all(out) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(Errno::ENOTTY) => self.query_all = false,
+                Err(e) => out.push(MonitorEvent::Error {
+                    id: None,
+                    message: format!("MONITOR_QUERY_ALL: {}", e.desc()),
+                }),
+            }
+            if self.query_all {
+                self.drain_records(out);
+                return;
+            }
+        }
         self.drain_records(out);
-        self.query_rss(out);
+        self.query_each(out);
     }
 }
 
