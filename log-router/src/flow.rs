@@ -1,6 +1,7 @@
-//! The flow of one container's bytes: peek a chunk, hand it to the sinks, consume it once
-//! every holder released it, end the streams, and complete the route (`Drained`); plus the
-//! deadlines that keep a stuck sink from holding a finished container forever.
+//! The flow of one container's bytes: let small writes gather in the pipe (bounded), peek a
+//! chunk, hand it to the sinks, consume it once every holder released it, end the streams, and
+//! complete the route (`Drained`); plus the deadlines that keep a stuck sink from holding a
+//! finished container forever.
 
 use crate::event_loop::{now_ns, stream_token, Router, DROPS_EVERY};
 use crate::pipe::{self, Peek};
@@ -215,14 +216,10 @@ impl Router {
             let holders = 1 + holds.iter().filter(|h| **h).count();
             let seq = route.next_seq;
             route.next_seq += 1;
-            let chunk = Arc::new(Chunk::new(
-                route.id.clone(),
-                STREAMS[idx],
-                now_ns(),
-                seq,
-                data,
-                holders,
-            ));
+            let chunk = Arc::new(
+                Chunk::new(route.id.clone(), STREAMS[idx], now_ns(), seq, data, holders)
+                    .recycled_into(self.scratch.buffers()),
+            );
             for (s, hold) in route.sinks.iter().zip(holds) {
                 if !s.offer(&chunk, hold) && hold {
                     chunk.release();

@@ -3,14 +3,15 @@
 //!
 //! The supervisor starts it as `log-router --control-fd N` with one end of a `SOCK_SEQPACKET`
 //! socketpair; the protocol is `proto::router`. Modules:
-//! - [`event_loop`]: the `mio` loop; `commands` (control messages) and `flow` (peek, hand
-//!   over, consume, complete; deadlines for stuck sinks) extend it;
+//! - [`event_loop`]: the `mio` loop; `commands` (control messages) and `flow` (gather small
+//!   writes, peek, hand over, consume, complete; deadlines for stuck sinks) extend it;
 //! - [`control`]: the control socket (packets with fds, outgoing queue);
 //! - [`pipe`]: peek (`tee`) then consume, so a killed router loses nothing still unstored;
-//! - [`records`]: chunks and their split into line records;
+//! - [`records`]: chunks and their split into line records; [`buffers`]: their reused memory;
 //! - [`worker`]: one thread per sink instance, back-off and hold release;
 //! - [`loader`], [`instance`], [`plan`]: loading sinks, calling them, and their options.
 
+pub mod buffers;
 mod commands;
 pub mod control;
 pub mod event_loop;

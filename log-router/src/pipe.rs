@@ -5,6 +5,7 @@
 //! (spliced to `/dev/null`). A router killed at any point leaves every unstored byte in the
 //! container's pipe for its successor: delivery is at least once.
 
+use crate::buffers::Buffers;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::fs::File;
@@ -51,6 +52,7 @@ pub struct Scratch {
     write: OwnedFd,
     null: File,
     chunk: usize,
+    buffers: Buffers,
 }
 
 impl Scratch {
@@ -66,7 +68,13 @@ impl Scratch {
             write: w,
             null: std::fs::OpenOptions::new().write(true).open("/dev/null")?,
             chunk: CHUNK_BYTES.min(size),
+            buffers: Buffers::default(),
         })
+    }
+
+    /// The stock peeked chunks are read into; a chunk hands its buffer back to it.
+    pub fn buffers(&self) -> &Buffers {
+        &self.buffers
     }
 
     /// Copies up to one chunk from the head of `src` without consuming it.
@@ -86,7 +94,7 @@ impl Scratch {
             Err(e) => return Err(e.into()),
         };
         // Read into spare capacity: no zeroing of a buffer about to be overwritten.
-        let mut data = Vec::with_capacity(n);
+        let mut data = self.buffers.take(n);
         (&self.read).take(n as u64).read_to_end(&mut data)?;
         if data.len() != n {
             return Err(io::ErrorKind::UnexpectedEof.into());

@@ -2,6 +2,7 @@
 //! many as fit in [`ENGINE_SINK_MAX_RECORD`]), or a piece of a line without a line feed
 //! (partial: a line longer than the limit, or not finished yet).
 
+use crate::buffers::Buffers;
 use sink_abi::ffi::{EngineSinkRecord, ENGINE_SINK_MAX_RECORD};
 use sink_abi::{Record, Stream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,6 +60,16 @@ pub struct Chunk {
     /// Holders that still have to release the chunk before its bytes may be consumed from the
     /// pipe (blocking sinks plus the router itself).
     pending: AtomicUsize,
+    /// Where `data` goes back when the chunk is dropped.
+    recycle: Option<Buffers>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(b) = self.recycle.take() {
+            b.give(std::mem::take(&mut self.data));
+        }
+    }
 }
 
 // SAFETY: the raw pointers in `ffi` point into the chunk's own immutable heap buffers; the
@@ -108,7 +119,14 @@ impl Chunk {
             data,
             ffi,
             pending: AtomicUsize::new(holders),
+            recycle: None,
         }
+    }
+
+    /// Hands the chunk's buffer back to `buffers` when the chunk is dropped.
+    pub fn recycled_into(mut self, buffers: &Buffers) -> Self {
+        self.recycle = Some(buffers.clone());
+        self
     }
 
     /// Releases one hold; returns true for the last one.
