@@ -145,6 +145,10 @@ engine_tests() {
     engine ps 2>&1 | tail -5
     tail -20 /tmp/supervisor.log
   fi
+  # ps shows the RSS the module measured (MONITOR_QUERY_ALL): a running container has some.
+  local rss
+  rss=$(field background rss_bytes)
+  check "ps shows the module's RSS of a running container ($rss bytes)" test "${rss:-0}" -gt 0 2>/dev/null
   check "stop background" engine stop background --time 1
   stop_supervisor
 }
