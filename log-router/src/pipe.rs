@@ -9,7 +9,7 @@ use crate::buffers::Buffers;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Pipe size asked for container pipes and the scratch pipe, in bytes (the default
@@ -93,12 +93,8 @@ impl Scratch {
             Err(Errno::EAGAIN) => return Ok(Peek::Empty),
             Err(e) => return Err(e.into()),
         };
-        // Read into spare capacity: no zeroing of a buffer about to be overwritten.
         let mut data = self.buffers.take(n);
-        (&self.read).take(n as u64).read_to_end(&mut data)?;
-        if data.len() != n {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+        read_into_spare(&self.read, &mut data, n)?;
         Ok(if n < self.chunk {
             Peek::All(data)
         } else {
@@ -153,6 +149,38 @@ impl Scratch {
     }
 }
 
+/// Appends exactly `n` bytes read from `src` to `buf`, straight into its spare capacity (no
+/// zeroing of memory about to be overwritten, and one `read(2)` for a whole chunk where
+/// `read_to_end` would start at 8 KiB and double).
+///
+/// # Errors
+/// Errors of `read`; `UnexpectedEof` if `src` holds fewer than `n` bytes.
+fn read_into_spare(src: &File, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    buf.reserve(n);
+    let end = buf.len() + n;
+    while buf.len() < end {
+        let want = end - buf.len();
+        let spare = &mut buf.spare_capacity_mut()[..want];
+        // SAFETY: the kernel writes at most `spare.len()` bytes into the vector's spare
+        // capacity, which is valid for writes of that length.
+        let got = unsafe { libc::read(src.as_raw_fd(), spare.as_mut_ptr().cast(), spare.len()) };
+        match got {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            g if g > 0 => {
+                // SAFETY: the first `g` bytes of the spare capacity were just initialised.
+                unsafe { buf.set_len(buf.len() + g as usize) };
+            }
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Asks for a [`PIPE_BYTES`] pipe; returns the resulting size in bytes.
 ///
 /// # Errors
@@ -196,6 +224,18 @@ mod tests {
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(b"\xffc".to_vec()));
         s.consume(r.as_fd(), 2).unwrap();
         drop(w);
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Eof);
+    }
+
+    #[test]
+    fn a_large_chunk_is_peeked_whole() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        prepare(r.as_fd()).unwrap();
+        let mut s = Scratch::new().unwrap();
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        File::from(w).write_all(&bytes).unwrap();
+        assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::All(bytes.clone()));
+        s.consume(r.as_fd(), bytes.len()).unwrap();
         assert_eq!(s.peek(r.as_fd()).unwrap(), Peek::Eof);
     }
 
