@@ -241,7 +241,9 @@ impl OpenFile {
         let mut query = abi::MonitorQueryAll::from_bytes(&raw);
         let room = (query.capacity as usize).min(QUERY_ALL_MAX);
         let mut found = KVec::new();
-        let count = self.monitor.rss_all(&self.events, room, &mut found)?;
+        let answer = self
+            .monitor
+            .rss_all(&self.events, query.generation, room, &mut found)?;
         // The records as bytes, copied out in one go.
         let mut bytes = KVec::with_capacity(found.len() * abi::MONITOR_QUERY_SIZE, GFP_KERNEL)?;
         for &(pid, rss_bytes) in found.iter() {
@@ -256,7 +258,8 @@ impl OpenFile {
         UserSlice::new(UserPtr::from_addr(records), bytes.len())
             .writer()
             .write_slice(&bytes)?;
-        query.count = u32::try_from(count).unwrap_or(u32::MAX);
+        query.count = u32::try_from(answer.count).unwrap_or(u32::MAX);
+        query.generation = answer.generation;
         query.pending_events = u32::try_from(self.events.pending()).unwrap_or(u32::MAX);
         writer.write_slice(&query.to_bytes())
     }

@@ -49,6 +49,8 @@ struct Entry {
     soft_reported: Atomic<bool>,
     /// Last measured RSS, in bytes.
     rss: Atomic<u64>,
+    /// The scan (generation) that last changed `rss`; 0 before the first.
+    changed: Atomic<u64>,
     /// Where this entry's event records go: the file that registered it.
     events: Arc<EventQueue>,
 }
@@ -66,9 +68,29 @@ impl Entry {
     }
 }
 
-/// What `MONITOR_QUERY_ALL` answers from, rebuilt at the end of each scan: `(file, pid, RSS
-/// in bytes)` per entry, `file` being the address of the entry's [`EventQueue`].
-type Snapshot = KVec<(usize, i32, u64)>;
+/// What `MONITOR_QUERY_ALL` answers from, rebuilt at the end of each scan (generation
+/// `generation`, the scan's number): per entry, `file` (the address of its [`EventQueue`]),
+/// `pid`, `rss` in bytes and `changed`, the generation that last changed `rss`.
+struct Snapshot {
+    generation: u64,
+    records: KVec<SnapshotRecord>,
+}
+
+#[derive(Clone, Copy)]
+struct SnapshotRecord {
+    file: usize,
+    pid: i32,
+    rss: u64,
+    changed: u64,
+}
+
+/// A `MONITOR_QUERY_ALL` answer: records written into the caller's `out`, and these.
+pub(crate) struct QueryAll {
+    /// Records that matched (more than written when the room was short).
+    pub(crate) count: usize,
+    /// The snapshot's generation.
+    pub(crate) generation: u64,
+}
 
 /// Everything the mutex protects.
 struct State {
@@ -146,14 +168,23 @@ impl Monitor {
             tallies: KVec::new(),
             shared_mm: KVec::new(),
             mm_cache: MmCache::new(),
-            next_snapshot: KVec::new(),
+            next_snapshot: Snapshot {
+                generation: 0,
+                records: KVec::new(),
+            },
             scans: 0,
             exact_scans: 0,
         };
         Arc::pin_init(
             pin_init!(Self {
                 state <- new_mutex!(state, "Monitor::state"),
-                snapshot <- new_mutex!(KVec::new(), "Monitor::snapshot"),
+                snapshot <- new_mutex!(
+                    Snapshot {
+                        generation: 0,
+                        records: KVec::new(),
+                    },
+                    "Monitor::snapshot"
+                ),
                 work <- new_delayed_work!("Monitor::work"),
                 interval: msecs_to_jiffies(interval_ms).max(1),
             }),
@@ -187,6 +218,7 @@ impl Monitor {
                 hard_limit: request.hard_limit_bytes,
                 soft_reported: Atomic::new(false),
                 rss: Atomic::new(0),
+                changed: Atomic::new(0),
                 events: events.clone(),
             }),
             GFP_KERNEL,
@@ -253,31 +285,36 @@ impl Monitor {
     }
 
     /// `MONITOR_QUERY_ALL`: `(pid, RSS in bytes)` measured by the last scan for the entries
-    /// whose events go to `events` (those registered through one open file), at most `room` of
-    /// them, into `out`; returns how many there are in all. An entry registered since the last
-    /// scan is not listed yet; one removed since is still listed.
+    /// whose events go to `events` (those registered through one open file) and whose RSS
+    /// changed in a scan after generation `since` (0: all), at most `room` of them, into
+    /// `out`. An entry registered since the last scan is not listed yet; one removed since is
+    /// still listed.
     ///
     /// # Errors
     /// `ENOMEM`.
     pub(crate) fn rss_all(
         &self,
         events: &Arc<EventQueue>,
+        since: u64,
         room: usize,
         out: &mut KVec<(i32, u64)>,
-    ) -> Result<usize> {
+    ) -> Result<QueryAll> {
         // Allocated before the lock.
         out.reserve(room, GFP_KERNEL)?;
         let file = core::ptr::from_ref::<EventQueue>(events) as usize;
         let snapshot = self.snapshot.lock();
         let mut count = 0;
-        for &(owner, pid, rss) in snapshot.iter() {
-            if owner == file {
+        for record in snapshot.records.iter() {
+            if record.file == file && record.changed > since {
                 count += 1;
                 // Past `room`, only counted.
-                let _ = out.push_within_capacity((pid, rss));
+                let _ = out.push_within_capacity((record.pid, record.rss));
             }
         }
-        Ok(count)
+        Ok(QueryAll {
+            count,
+            generation: snapshot.generation,
+        })
     }
 
     /// Stops the scan for good: nothing arms it afterwards, and a queued or running instance
@@ -339,7 +376,9 @@ impl State {
                 .map_or((0, false), |t| (t.pages, t.exited));
             index += 1;
             let rss = pages.saturating_mul(kernel::page::PAGE_SIZE as u64);
-            next.rss.store(rss, Relaxed);
+            if next.rss.xchg(rss, Relaxed) != rss || next.changed.load(Relaxed) == 0 {
+                next.changed.store(self.scans, Relaxed);
+            }
             let id = id_text(&next.id);
             if exited {
                 log!("Container exited container={} pid={}\n", id, next.nr);
@@ -383,11 +422,16 @@ impl State {
 
     /// Rebuilds the `MONITOR_QUERY_ALL` snapshot from the entries left after a scan.
     fn publish(&mut self, snapshot: &Mutex<Snapshot>) {
-        self.next_snapshot.clear();
+        self.next_snapshot.records.clear();
+        self.next_snapshot.generation = self.scans;
         for entry in self.entries.iter() {
-            let file = core::ptr::from_ref::<EventQueue>(&entry.events) as usize;
-            let record = (file, entry.nr, entry.rss.load(Relaxed));
-            if self.next_snapshot.push(record, GFP_KERNEL).is_err() {
+            let record = SnapshotRecord {
+                file: core::ptr::from_ref::<EventQueue>(&entry.events) as usize,
+                pid: entry.nr,
+                rss: entry.rss.load(Relaxed),
+                changed: entry.changed.load(Relaxed),
+            };
+            if self.next_snapshot.records.push(record, GFP_KERNEL).is_err() {
                 // Out of memory: keep the previous snapshot.
                 return;
             }

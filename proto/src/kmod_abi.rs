@@ -49,7 +49,7 @@ pub const MONITOR_REQUEST_SIZE: usize = 56;
 /// Size of [`MonitorQuery`] on the wire, in bytes.
 pub const MONITOR_QUERY_SIZE: usize = 16;
 /// Size of [`MonitorQueryAll`] on the wire, in bytes.
-pub const MONITOR_QUERY_ALL_SIZE: usize = 24;
+pub const MONITOR_QUERY_ALL_SIZE: usize = 32;
 /// Size of one [`MonitorEvent`] record returned by `read(2)`, in bytes.
 pub const MONITOR_EVENT_SIZE: usize = 56;
 
@@ -65,8 +65,9 @@ pub const MONITOR_QUERY: u32 = ioc(
     MONITOR_QUERY_SIZE,
 );
 
-/// `_IOWR('M', 4, struct monitor_query_all)`: the last measured RSS of every container
-/// registered through this open file, one [`MonitorQuery`] record each, in one call.
+/// `_IOWR('M', 4, struct monitor_query_all)`: the last measured RSS of the containers
+/// registered through this open file whose RSS changed since a given scan, one
+/// [`MonitorQuery`] record each, in one call.
 pub const MONITOR_QUERY_ALL: u32 = ioc(
     IOC_WRITE | IOC_READ,
     MONITOR_IOC_MAGIC,
@@ -116,13 +117,17 @@ pub struct MonitorQueryAll {
     pub records: u64,
     /// Room in `records`, in records.
     pub capacity: u32,
-    /// Filled by the kernel: how many containers of this file the last scan measured. When it
-    /// exceeds `capacity`, only the first `capacity` were written: call again with more room.
+    /// Filled by the kernel: how many records matched. When it exceeds `capacity`, only the
+    /// first `capacity` were written: call again with more room (and the same `generation`).
     pub count: u32,
     /// Filled by the kernel: event records waiting for `read(2)` on this file.
     pub pending_events: u32,
     /// Zero.
     pub reserved: u32,
+    /// In: the `generation` of the last answer the caller took in whole, 0 for every
+    /// container. Out: the generation (scan number) of this answer: only containers whose RSS
+    /// changed in a scan after the given one are listed.
+    pub generation: u64,
 }
 
 /// `struct monitor_event`: one record of `read(2)` on the device.
@@ -227,6 +232,7 @@ impl MonitorQueryAll {
         b[12..16].copy_from_slice(&self.count.to_ne_bytes());
         b[16..20].copy_from_slice(&self.pending_events.to_ne_bytes());
         b[20..24].copy_from_slice(&self.reserved.to_ne_bytes());
+        b[24..32].copy_from_slice(&self.generation.to_ne_bytes());
         b
     }
 
@@ -238,6 +244,7 @@ impl MonitorQueryAll {
             count: get_i32(b, 12) as u32,
             pending_events: get_i32(b, 16) as u32,
             reserved: get_i32(b, 20) as u32,
+            generation: get_u64(b, 24),
         }
     }
 }
@@ -277,7 +284,7 @@ mod tests {
         assert_eq!(MONITOR_REGISTER, 0x4038_4D01);
         assert_eq!(MONITOR_UNREGISTER, 0x4038_4D02);
         assert_eq!(MONITOR_QUERY, 0xC010_4D03);
-        assert_eq!(MONITOR_QUERY_ALL, 0xC018_4D04);
+        assert_eq!(MONITOR_QUERY_ALL, 0xC020_4D04);
     }
 
     #[test]
@@ -288,12 +295,14 @@ mod tests {
             count: 1001,
             pending_events: 3,
             reserved: 0,
+            generation: 77,
         };
         let b = q.to_bytes();
         assert_eq!(&b[8..12], &1000u32.to_ne_bytes());
         assert_eq!(MonitorQueryAll::from_bytes(&b), q);
         assert_eq!(core::mem::offset_of!(MonitorQueryAll, count), 12);
         assert_eq!(core::mem::offset_of!(MonitorQueryAll, pending_events), 16);
+        assert_eq!(core::mem::offset_of!(MonitorQueryAll, generation), 24);
     }
 
     #[test]

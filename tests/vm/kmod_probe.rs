@@ -136,23 +136,36 @@ fn query(dev: &File, pid: i32) -> Result<u64, i32> {
 }
 
 /// Reads one record; `None` on EAGAIN (non-blocking file).
-/// `MONITOR_QUERY_ALL` with room for `capacity` records: `(count, records written)`.
+/// `MONITOR_QUERY_ALL` of everything, with room for `capacity` records: `(count, records
+/// written)`.
 fn query_all(dev: &File, capacity: u32) -> Result<(u32, Vec<abi::MonitorQuery>), i32> {
+    query_since(dev, capacity, 0).map(|(count, records, _)| (count, records))
+}
+
+/// `MONITOR_QUERY_ALL` of what changed after `generation`: `(count, records written, the
+/// answer's generation)`.
+fn query_since(
+    dev: &File,
+    capacity: u32,
+    generation: u64,
+) -> Result<(u32, Vec<abi::MonitorQuery>, u64), i32> {
     let mut records = vec![[0u8; abi::MONITOR_QUERY_SIZE]; capacity as usize];
     let mut arg = abi::MonitorQueryAll {
         records: records.as_mut_ptr() as u64,
         capacity,
+        generation,
         ..Default::default()
     }
     .to_bytes();
     raw_ioctl(dev, abi::MONITOR_QUERY_ALL, arg.as_mut_ptr() as usize)?;
-    let count = abi::MonitorQueryAll::from_bytes(&arg).count;
+    let answer = abi::MonitorQueryAll::from_bytes(&arg);
+    let count = answer.count;
     let written = records
         .iter()
         .take(count.min(capacity) as usize)
         .map(abi::MonitorQuery::from_bytes)
         .collect();
-    Ok((count, written))
+    Ok((count, written, answer.generation))
 }
 
 fn read_event(dev: &mut File) -> Result<Option<abi::MonitorEvent>, i32> {
@@ -297,6 +310,11 @@ fn errnos() -> u32 {
     }
     let one = matches!(&all, Ok((1, r)) if r.len() == 1 && r[0].pid == child);
     c.check("QUERY_ALL lists this file's entry", one, format!("{all:?}"));
+    // The child sleeps: its RSS does not change, so nothing is new after the last answer.
+    let since = query_since(&dev, 4, 0).map(|(_, _, g)| g).unwrap_or(0);
+    let news = query_since(&dev, 4, since);
+    let quiet = since > 0 && matches!(&news, Ok((0, r, _)) if r.is_empty());
+    c.check("QUERY_ALL since the last answer: nothing new", quiet, format!("{since} {news:?}"));
     // (Only now is there a record to write.)
     let bad = abi::MonitorQueryAll { records: 16, capacity: 4, ..Default::default() };
     let mut bad_records = bad.to_bytes();

@@ -7,8 +7,9 @@
 //! nothing there. Each [`Backend::tick`] makes one `MONITOR_QUERY_ALL` call: the RSS the last
 //! scan measured for every container registered through this open file, and how many event
 //! records wait; it reads those records (non-blocking reads until `EAGAIN`) only when some
-//! wait, and reports [`MonitorEvent::Rss`] only for a value that changed. An idle tick costs
-//! one syscall and a comparison of the answer with the last one. On a module without
+//! wait. The call names the module scan (generation) of its last answer, and the module lists
+//! only the containers whose RSS changed since: an idle tick costs one syscall and nothing
+//! per container. On a module without
 //! `MONITOR_QUERY_ALL` (`ENOTTY`) it reads the records and makes one `MONITOR_QUERY` per
 //! container.
 
@@ -56,10 +57,11 @@ pub struct KernelBackend {
     path: PathBuf,
     /// Host PID of each tracked container's init → what is known of it.
     tracked: HashMap<i32, Known>,
-    /// `MONITOR_QUERY_ALL` records of this tick and of the last one (kept between ticks: an
-    /// idle container's record is the same bytes at the same place, so nothing to look up).
+    /// Buffer of `MONITOR_QUERY_ALL` records, kept between ticks.
     records: Vec<[u8; abi::MONITOR_QUERY_SIZE]>,
-    last_records: Vec<[u8; abi::MONITOR_QUERY_SIZE]>,
+    /// Generation (module scan) of the last `MONITOR_QUERY_ALL` answer taken in whole: the
+    /// next call asks only for what changed after it.
+    generation: u64,
     /// The module answers `MONITOR_QUERY_ALL` (cleared on `ENOTTY` from an older module).
     query_all: bool,
 }
@@ -104,7 +106,7 @@ impl KernelBackend {
             path: device.to_path_buf(),
             tracked: HashMap::new(),
             records: Vec::new(),
-            last_records: Vec::new(),
+            generation: 0,
             query_all: true,
         })
     }
@@ -151,18 +153,20 @@ impl KernelBackend {
         }
     }
 
-    /// One `MONITOR_QUERY_ALL` (a second with more room if containers were registered in
-    /// between): reports the RSS that changed; returns how many event records wait.
+    /// One `MONITOR_QUERY_ALL` for the RSS that changed since the last answer (a second call
+    /// with more room when they did not fit): reports them; returns how many event records
+    /// wait.
     fn query_all(&mut self, out: &mut Vec<MonitorEvent>) -> Result<u32, Errno> {
-        let mut count = self.tracked.len();
-        let mut pending = 0;
+        let mut room = self.records.len().max(16);
+        let mut answer = MonitorQueryAll::default();
         for _ in 0..2 {
-            // Room for a few more, registered meanwhile.
-            let room = count + count / 8 + 8;
-            self.records.resize(room, [0; abi::MONITOR_QUERY_SIZE]);
+            if self.records.len() < room {
+                self.records.resize(room, [0; abi::MONITOR_QUERY_SIZE]);
+            }
             let mut arg = MonitorQueryAll {
                 records: self.records.as_mut_ptr() as u64,
                 capacity: u32::try_from(room).unwrap_or(u32::MAX),
+                generation: self.generation,
                 ..MonitorQueryAll::default()
             }
             .to_bytes();
@@ -170,25 +174,25 @@ impl KernelBackend {
             // writes back; `records` points to `capacity` writable 16-byte records of
             // `self.records`, which outlives the call.
             unsafe { ioctl_query_all(self.device.as_raw_fd(), &mut arg) }?;
-            let answer = MonitorQueryAll::from_bytes(&arg);
-            count = answer.count as usize;
-            pending = answer.pending_events;
-            if count <= room {
+            answer = MonitorQueryAll::from_bytes(&arg);
+            if answer.count <= answer.capacity {
                 break;
             }
+            // Room for all, and a few registered meanwhile.
+            let count = answer.count as usize;
+            room = count + count / 8 + 8;
         }
-        self.records.truncate(count);
-        for (at, raw) in self.records.iter().enumerate() {
-            if self.last_records.get(at) == Some(raw) {
-                continue;
-            }
+        let written = answer.count.min(answer.capacity) as usize;
+        for raw in self.records.iter().take(written) {
             let record = MonitorQuery::from_bytes(raw);
             if let Some(known) = self.tracked.get_mut(&record.pid) {
                 out.extend(known.measured(record.rss_bytes));
             }
         }
-        std::mem::swap(&mut self.records, &mut self.last_records);
-        Ok(pending)
+        if answer.count <= answer.capacity {
+            self.generation = answer.generation;
+        }
+        Ok(answer.pending_events)
     }
 
     /// One `MONITOR_QUERY` per tracked container (a module without `MONITOR_QUERY_ALL`):
@@ -356,6 +360,21 @@ mod tests {
             e.limit_line().unwrap(),
             "[container_monitor] SOFT LIMIT container=hog pid=42 rss=52428800 limit=41943040"
         );
+    }
+
+    #[test]
+    fn rss_is_reported_only_when_it_changes() {
+        let mut known = Known {
+            id: "c".into(),
+            reported: None,
+        };
+        let rss = |rss_bytes| MonitorEvent::Rss {
+            id: "c".into(),
+            rss_bytes,
+        };
+        assert_eq!(known.measured(4096), Some(rss(4096)));
+        assert_eq!(known.measured(4096), None);
+        assert_eq!(known.measured(8192), Some(rss(8192)));
     }
 
     #[test]
