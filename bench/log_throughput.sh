@@ -65,6 +65,13 @@ log "log throughput: $bytes bytes ($lines lines), state dir on $(df -T "$SUP_DIR
 # cpu_ticks PID: utime+stime of the whole process (all threads), clock ticks.
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
+# settle: drops what a run wrote and waits for the disk, so that no run pays for the
+# previous one's writeback (called after every run, outside its timing).
+settle() {
+    rm -f "$@"
+    sync
+}
+
 # ceiling BS OUT: the workload straight into OUT; echoes its wall time in ns.
 ceiling() {
     local bs=$1 out=$2 t0 t1
@@ -75,6 +82,7 @@ ceiling() {
         ceiling "$layer" "$ROOTFS" "$mnt" "$bs" >"$out" || die "ceiling bs=$bs failed"
     t1=$(now_ns)
     [[ $(stat -c %s "$out") == "$bytes" ]] || die "ceiling bs=$bs wrote $(stat -c %s "$out") of $bytes bytes"
+    settle "$out"
     echo $((t1 - t0))
 }
 
@@ -100,7 +108,7 @@ routed() {
     idx=$(stat -c %s "$log_path.idx" 2>/dev/null || echo 8)
     same=false
     cmp -s "$log_path" "$data" && same=true
-    rm -f "$log_path" "$log_path.idx"
+    settle "$log_path" "$log_path.idx"
     jq -n --argjson info "$info" --argjson t0 "$t0" --argjson size "$size" --argjson same "$same" \
         --argjson runs $(((idx - 8) / 24)) \
         --argjson cpu $(((c1 - c0) * 1000000000 / $(getconf CLK_TCK))) \
@@ -126,8 +134,6 @@ for bs in "${sizes[@]}"; do
             results+=("$(routed "$bs" "lt-$bs-$r")")
             direct+=("$(ceiling "$bs" "$SUP_DIR/direct.out")")
         fi
-        rm -f "$SUP_DIR/direct.out"
-        sync
         log "bs=$bs run $((r + 1))/${runs[$bs]}: direct ${direct[-1]} ns, routed $(jq .wall_ns <<<"${results[-1]}") ns"
     done
     hwm=$(status_kib "$router" VmHWM)
@@ -164,7 +170,9 @@ Workload: busybox \`dd if=/data.txt bs=N status=none\` from the container's root
 ($lines numbered 100-byte lines). Direct: the same dd over the same read-only overlay \
 (\`unshare --mount\`, \`chroot\`), stdout redirected to a file in the supervisor's state \
 directory's filesystem; routed: \`engine start\` to \`ended_at_ms\` (reaped and drained) with \
-the default \`file\` sink (blocking). Both include their start (a few ms). \"log = input\": \
+the default \`file\` sink (blocking). Both include their start (a few ms); after each run its \
+output is deleted and \`sync\`ed outside the timing, so no run pays for another's writeback. \
+\"log = input\": \
 exit 0, no drops, and the log byte-identical to the input (\`cmp\`). Router VmHWM: peak RSS \
 of the log-router over the row (reset per row); its RSS when idle after the runs: \
 ${idle_rss:-?} KiB. Router CPU: utime+stime of the log-router per GiB routed. Best ÷ best: \
