@@ -4,7 +4,8 @@
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::follow::{inode, LogCursor};
+use crate::logs::follow::LogCursor;
+use crate::logs::generations::{catch_up, Shown, Since};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
 use anyhow::{Context, Result};
 use logfile::Run;
@@ -131,6 +132,23 @@ impl EndWatch {
     }
 }
 
+/// A [`RunSink`] that remembers what it has been handed ([`Shown`]).
+struct Tracked<'a> {
+    sink: &'a mut dyn RunSink,
+    shown: Shown,
+}
+
+impl RunSink for Tracked<'_> {
+    fn emit(&mut self, run: &Run) -> std::io::Result<()> {
+        self.shown.note(run);
+        self.sink.emit(run)
+    }
+
+    fn idle(&mut self) -> std::io::Result<()> {
+        self.sink.idle()
+    }
+}
+
 /// Reads a container's log from its oldest generation on, handing every run to `sink`; with an
 /// [`EndWatch`], keeps reading (across rotations) until the container has ended, then reads
 /// the last bytes.
@@ -139,21 +157,15 @@ impl EndWatch {
 /// Unreadable files, a lost connection, or an error of `emit`/`idle`.
 pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Result<()> {
     let mut runs = Vec::new();
-    // Older generations first (skipping the one the cursor holds), then the current file.
-    let mut cursor = LogCursor::open(log)?;
-    for file in logfile::rotate::files(log) {
-        if cursor
-            .as_ref()
-            .is_some_and(|c| inode(&file) == Some(c.ino()))
-        {
-            break;
-        }
-        let file_runs =
-            logfile::read_runs(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        for run in &file_runs {
-            sink.emit(run)?;
-        }
-    }
+    let mut sink = Tracked {
+        sink,
+        shown: Shown::default(),
+    };
+    // Older generations first (up to the one the cursor holds), then the current file.
+    let floor = sink.shown;
+    let mut cursor = catch_up(log, Since::Start, floor, &mut sink)
+        .with_context(|| format!("cannot read {}", log.display()))?;
+    let sink = &mut sink;
     let mut ended = follow.is_none();
     let mut pause = POLL_MIN;
     loop {
@@ -171,8 +183,12 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
                 continue;
             }
             if c.rotated() {
-                // Drained above after the rotation was visible: move to the new file.
-                cursor = LogCursor::open(log)?;
+                // Drained above after the rotation was visible: move to the new file, after
+                // the generations rotated in between (several rotations may have happened).
+                let since = Since::After(c.ino());
+                let floor = sink.shown;
+                cursor = catch_up(log, since, floor, sink)
+                    .with_context(|| format!("cannot read {}", log.display()))?;
                 continue;
             }
         } else {

@@ -2,4 +2,5 @@
 //! incremental reader that follows a log across rotations ([`follow`]).
 
 pub mod follow;
+pub mod generations;
 pub mod view;

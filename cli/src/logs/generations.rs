@@ -1,0 +1,212 @@
+//! Catching up on the rotated generations of a log: the files that hold runs a reader has not
+//! shown yet, read oldest first, while the sink keeps shifting (`<log>` → `<log>.1` → …) and
+//! compressing (`<log>.1` → `<log>.1.gz`) them.
+//!
+//! A reader that holds the current file open and finds it rotated drains it, then needs the
+//! generations rotated after it and before the new current file. Its file is found by inode;
+//! once compressed (a new file) or deleted past `max-file`, by the read times of the runs
+//! already shown ([`Shown`]): runs of one read that a size limit spread over several files
+//! share one read time, so the watermark counts the runs shown at the newest time too.
+
+use super::follow::{inode, LogCursor};
+use crate::commands::logs::RunSink;
+use logfile::Run;
+use std::io;
+use std::path::Path;
+
+/// How often [`catch_up`] starts over when files move while it lists or reads them.
+const TRIES: usize = 20;
+
+/// The newest read time handed on, and how many runs with that time were.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    /// Newest `timestamp_ns` seen.
+    pub last_ns: u64,
+    /// Runs seen with `timestamp_ns == last_ns`.
+    pub at_last: u64,
+}
+
+impl Shown {
+    /// Records that `run` was handed on.
+    pub fn note(&mut self, run: &Run) {
+        if run.timestamp_ns > self.last_ns || self.at_last == 0 {
+            self.last_ns = run.timestamp_ns;
+            self.at_last = 1;
+        } else if run.timestamp_ns == self.last_ns {
+            self.at_last += 1;
+        }
+    }
+}
+
+/// Which rotated generations to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Since {
+    /// All of them, oldest first.
+    Start,
+    /// Those rotated after the file with this inode (found by the watermark when it is gone).
+    After(u64),
+    /// Every run newer than the watermark.
+    Unshown,
+}
+
+/// Opens the current log and hands `sink` the runs of the rotated generations before it that
+/// `since` selects, `floor` being what was shown before. Returns the cursor on the current
+/// file (`None` when there is none yet).
+///
+/// # Errors
+/// Read errors, or files moving on every one of [`TRIES`] attempts.
+pub fn catch_up(
+    log: &Path,
+    mut since: Since,
+    mut floor: Shown,
+    sink: &mut dyn RunSink,
+) -> io::Result<Option<LogCursor>> {
+    // What has been handed on, including by an attempt that had to start over.
+    let mut seen = floor;
+    for _ in 0..TRIES {
+        let cursor = LogCursor::open(log)?;
+        let until = cursor.as_ref().map(LogCursor::ino);
+        let files = logfile::rotate::files(log);
+        let inodes: Vec<Option<u64>> = files.iter().map(|f| inode(f)).collect();
+        if until.is_some() && !inodes.contains(&until) {
+            // The file just opened was rotated (and compressed) before the listing; nothing
+            // was handed on yet: open the new current file.
+            continue;
+        }
+        let (first, filtered) = match since {
+            Since::Start => (0, false),
+            Since::After(ino) => match inodes.iter().position(|&i| i == Some(ino)) {
+                Some(at) => (at + 1, false),
+                None => (0, true),
+            },
+            Since::Unshown => (0, true),
+        };
+        let mut skip_at_floor = if filtered { floor.at_last } else { 0 };
+        let mut moved = false;
+        for (file, ino) in files.iter().zip(&inodes).skip(first) {
+            if until.is_some() && *ino == until {
+                break;
+            }
+            let runs = match logfile::read_runs(file) {
+                Ok(runs) => runs,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    moved = true;
+                    break;
+                }
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", file.display()))),
+            };
+            for run in &runs {
+                if filtered {
+                    if run.timestamp_ns < floor.last_ns {
+                        continue;
+                    }
+                    if run.timestamp_ns == floor.last_ns && skip_at_floor > 0 {
+                        skip_at_floor -= 1;
+                        continue;
+                    }
+                }
+                seen.note(run);
+                sink.emit(run)?;
+            }
+        }
+        if !moved {
+            return Ok(cursor);
+        }
+        // Shifted or compressed away while listed: go on from what has been shown by now.
+        since = Since::Unshown;
+        floor = seen;
+    }
+    Err(io::Error::other(
+        "the log rotates faster than it can be read",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logfile::{LogWriter, STDOUT};
+
+    struct Collect(Vec<u64>);
+
+    impl RunSink for Collect {
+        fn emit(&mut self, run: &Run) -> io::Result<()> {
+            self.0.push(run.timestamp_ns);
+            Ok(())
+        }
+
+        fn idle(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes one generation of runs stamped `stamps`, then rotates it to `.1`.
+    fn generation(log: &Path, stamps: &[u64]) {
+        let (mut w, _) = LogWriter::open(log).unwrap();
+        for &ts in stamps {
+            w.append(STDOUT, ts, b"x\n").unwrap();
+        }
+        w.store().unwrap();
+        drop(w);
+        logfile::rotate::shift(log, 10).unwrap();
+    }
+
+    #[test]
+    fn catches_up_after_the_drained_file_by_inode_or_by_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c.log");
+        generation(&log, &[1, 2]);
+        let a = inode(&logfile::rotate::numbered(&log, 1)).unwrap();
+        // One read spread over two files shares its time (3).
+        generation(&log, &[3]);
+        generation(&log, &[3, 4]);
+        let (mut w, _) = LogWriter::open(&log).unwrap();
+        w.append(STDOUT, 5, b"x\n").unwrap();
+        w.store().unwrap();
+
+        let mut all = Collect(Vec::new());
+        let c = catch_up(&log, Since::Start, Shown::default(), &mut all).unwrap();
+        assert_eq!(all.0, [1, 2, 3, 3, 4], "every rotated run, oldest first");
+        assert_eq!(
+            c.unwrap().ino(),
+            inode(&log).unwrap(),
+            "cursor on the current file"
+        );
+
+        // The reader drained A (1, 2): the newer generations follow, found by inode.
+        let mut after = Collect(Vec::new());
+        let floor = Shown {
+            last_ns: 2,
+            at_last: 1,
+        };
+        catch_up(&log, Since::After(a), floor, &mut after).unwrap();
+        assert_eq!(after.0, [3, 3, 4]);
+
+        // The reader's file is gone and it showed one run at 3: the second one and 4 follow.
+        let mut unshown = Collect(Vec::new());
+        let floor = Shown {
+            last_ns: 3,
+            at_last: 1,
+        };
+        catch_up(&log, Since::After(u64::MAX), floor, &mut unshown).unwrap();
+        assert_eq!(unshown.0, [3, 4]);
+    }
+
+    #[test]
+    fn the_watermark_counts_runs_at_the_newest_time() {
+        let mut s = Shown::default();
+        for ts in [0, 5, 5, 4, 5] {
+            s.note(&Run {
+                stream: STDOUT,
+                timestamp_ns: ts,
+                data: Vec::new(),
+            });
+        }
+        assert_eq!(
+            s,
+            Shown {
+                last_ns: 5,
+                at_last: 3
+            }
+        );
+    }
+}
