@@ -106,7 +106,11 @@ impl EndWatch {
     /// # Errors
     /// The supervisor cannot be reached.
     pub fn start(socket: &Path, id: &str) -> Result<Self> {
-        let mut client = Client::connect(socket)?;
+        Ok(Self::with_client(Client::connect(socket)?, id))
+    }
+
+    /// Sends `Wait{id}` over `client` from a thread (which owns the connection from then on).
+    pub fn with_client(mut client: Client, id: &str) -> Self {
         let ended = Arc::new(OnceLock::new());
         let slot = Arc::clone(&ended);
         let (tx, done) = std::sync::mpsc::channel::<()>();
@@ -118,7 +122,7 @@ impl EndWatch {
             let _ = slot.set(r);
             drop(tx);
         });
-        Ok(Self { ended, done })
+        Self { ended, done }
     }
 
     /// Waits up to `timeout` for the end; returns early when it comes.
@@ -129,6 +133,19 @@ impl EndWatch {
     /// The final record once the container has ended (or the error of waiting for it).
     pub fn get(&self) -> Option<&Result<ContainerInfo, String>> {
         self.ended.get()
+    }
+
+    /// Blocks until the container has ended; its final record.
+    ///
+    /// # Errors
+    /// The error of waiting for it (a lost connection, an unknown id).
+    pub fn end(&self) -> Result<ContainerInfo> {
+        loop {
+            if let Some(r) = self.get() {
+                return r.clone().map_err(|e| anyhow::anyhow!("{e}"));
+            }
+            self.wait(Duration::from_secs(1));
+        }
     }
 }
 

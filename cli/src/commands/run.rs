@@ -48,7 +48,8 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
         out: std::io::stdout(),
         err: std::io::stderr(),
     };
-    let watch = super::logs::EndWatch::start(socket, &id)?;
+    // The `Start` connection carries the `Wait` from here on; its answer ends the walk.
+    let watch = super::logs::EndWatch::with_client(client, &id);
     if let Err(e) = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached) {
         // A reader that went away (`engine run ... | head`) is not worth a warning; `run`
         // still reports the container's status.
@@ -59,11 +60,11 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
             tracing::warn!(error = %e, "cannot show the container's output");
         }
     }
-    let info = client.container(Request::Wait { id: id.clone() })?;
+    let info = watch.end()?;
     handle.close();
     let _ = forwarder.join();
     if args.rm {
-        client.container(Request::Remove { id })?;
+        Client::connect(socket)?.container(Request::Remove { id })?;
     }
     Ok(info.exit_status.unwrap_or(1))
 }
