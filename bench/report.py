@@ -211,7 +211,7 @@ class Report:
                 ratio = eng["median"] / p["median"]
                 self.target(
                     f"engine run ≤ {factor}× {label}",
-                    f"{ratio:.2f}× ({ms(eng['median'])} ms vs {ms(p['median'])} ms)",
+                    f"{ratio:.3f}× ({ms(eng['median'])} ms vs {ms(p['median'])} ms)",
                     ratio <= factor,
                 )
             else:
