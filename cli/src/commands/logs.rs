@@ -187,6 +187,9 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
     let mut pause = POLL_MIN;
     loop {
         if let Some(c) = cursor.as_mut() {
+            // Looked at before the poll: the sink stores a file before it rotates it, so a
+            // poll after seeing the rotation has the file's every run.
+            let rotated = c.rotated();
             let more = c
                 .poll(&mut runs)
                 .with_context(|| format!("cannot read {}", log.display()))?;
@@ -199,7 +202,7 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
             if more {
                 continue;
             }
-            if c.rotated() {
+            if rotated {
                 // Drained above after the rotation was visible: move to the new file, after
                 // the generations rotated in between (several rotations may have happened).
                 let since = Since::After(c.ino());

@@ -15,7 +15,7 @@ use std::io;
 use std::path::Path;
 
 /// How often [`catch_up`] starts over when files move while it lists or reads them.
-const TRIES: usize = 20;
+const TRIES: usize = 100;
 
 /// The newest read time handed on, and how many runs with that time were.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,18 @@ impl Shown {
     }
 }
 
+/// The files of `log` (oldest first, the current one last), their inodes and their indexes'.
+#[allow(clippy::type_complexity)]
+fn listing(log: &Path) -> (Vec<std::path::PathBuf>, Vec<Option<u64>>, Vec<Option<u64>>) {
+    let files = logfile::rotate::files(log);
+    let inodes = files.iter().map(|f| inode(f)).collect();
+    let index_inodes = files
+        .iter()
+        .map(|f| inode(&logfile::rotate::index_of(f)))
+        .collect();
+    (files, inodes, index_inodes)
+}
+
 /// Which rotated generations to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Since {
@@ -45,8 +57,6 @@ pub enum Since {
     Start,
     /// Those rotated after the file with this inode (found by the watermark when it is gone).
     After(u64),
-    /// Every run newer than the watermark.
-    Unshown,
 }
 
 /// Opens the current log and hands `sink` the runs of the rotated generations before it that
@@ -66,25 +76,34 @@ pub fn catch_up(
     for _ in 0..TRIES {
         let cursor = LogCursor::open(log)?;
         let until = cursor.as_ref().map(LogCursor::ino);
-        let files = logfile::rotate::files(log);
-        let inodes: Vec<Option<u64>> = files.iter().map(|f| inode(f)).collect();
+        let (files, inodes, index_inodes) = listing(log);
         if until.is_some() && !inodes.contains(&until) {
             // The file just opened was rotated (and compressed) before the listing; nothing
             // was handed on yet: open the new current file.
             continue;
         }
-        let (first, filtered) = match since {
+        let (first, selected) = match since {
             Since::Start => (0, false),
             Since::After(ino) => match inodes.iter().position(|&i| i == Some(ino)) {
                 Some(at) => (at + 1, false),
                 None => (0, true),
             },
-            Since::Unshown => (0, true),
         };
+        let filtered = selected;
         let mut skip_at_floor = if filtered { floor.at_last } else { 0 };
         let mut moved = false;
-        for (file, ino) in files.iter().zip(&inodes).skip(first) {
+        // The last generation handed on whole, where a new attempt starts.
+        let mut done = None;
+        for ((file, ino), index_ino) in files.iter().zip(&inodes).zip(&index_inodes).skip(first) {
             if until.is_some() && *ino == until {
+                break;
+            }
+            // A shift renames a generation's data and index one after the other: read a file
+            // only if both are still the ones listed, before and after the read.
+            let index = logfile::rotate::index_of(file);
+            let unmoved = || inode(file) == *ino && inode(&index) == *index_ino;
+            if !unmoved() {
+                moved = true;
                 break;
             }
             let runs = match logfile::read_runs(file) {
@@ -95,6 +114,10 @@ pub fn catch_up(
                 }
                 Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", file.display()))),
             };
+            if !unmoved() {
+                moved = true;
+                break;
+            }
             for run in &runs {
                 if filtered {
                     if run.timestamp_ns < floor.last_ns {
@@ -108,12 +131,17 @@ pub fn catch_up(
                 seen.note(run);
                 sink.emit(run)?;
             }
+            done = *ino;
         }
-        if !moved {
+        // A shift during the pass (or one half done when it listed: a gap hides the
+        // generations above it) shows as a different listing afterwards.
+        if !moved && listing(log).1 == inodes {
             return Ok(cursor);
         }
         // Shifted or compressed away while listed: go on from what has been shown by now.
-        since = Since::Unshown;
+        if let Some(ino) = done {
+            since = Since::After(ino);
+        }
         floor = seen;
     }
     Err(io::Error::other(
