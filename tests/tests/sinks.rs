@@ -75,6 +75,65 @@ fn rotating_sink_follow_sees_every_line_across_rotations() {
     assert!(kept.ends_with(format!("line-{}\n", LINES - 1).as_bytes()));
 }
 
+/// Followers of a container writing as fast as it can through many rotations (none deleted)
+/// print every line once, in order, as does `run`.
+#[test]
+fn fast_writer_followers_see_every_line_once_across_rotations() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("fast");
+    const LINES: usize = 500_000;
+    let opt = "rotating:max-size=16k,max-file=1000";
+    let cmd = format!("sleep 0.5; seq 0 {}", LINES - 1);
+    let out = sup.engine(&[
+        "start",
+        "fast",
+        root.to_str().unwrap(),
+        &cmd,
+        "--log-opt",
+        opt,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let followers: Vec<_> = (0..2)
+        .map(|_| {
+            sup.cmd(&["logs", "-f", "fast"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let expected: String = (0..LINES).map(|i| format!("{i}\n")).collect();
+    for f in followers {
+        let out = f.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text == expected,
+            "follower: {} lines, not the {LINES} in order",
+            text.lines().count()
+        );
+    }
+    let files = std::fs::read_dir(sup.state_dir.join("logs"))
+        .unwrap()
+        .count();
+    assert!(files > 100, "{files} files: the test did not rotate enough");
+    let rr = sup.rootfs("fast-run");
+    let cmd = format!("seq 0 {}", LINES - 1);
+    let out = sup.engine(&[
+        "run",
+        "--rm",
+        "fast-run",
+        rr.to_str().unwrap(),
+        &cmd,
+        "--log-opt",
+        opt,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == expected,
+        "run lost or repeated lines"
+    );
+}
+
 /// A supervisor whose containers log to the file sink and `sink`.
 fn with_file_and(sink: &str) -> TestSupervisor {
     TestSupervisor::start_with(&[

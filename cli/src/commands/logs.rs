@@ -4,7 +4,6 @@
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::follow::LogCursor;
 use crate::logs::generations::{catch_up, Shown, Since};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
 use anyhow::{Context, Result};
@@ -180,7 +179,8 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
     };
     // Older generations first (up to the one the cursor holds), then the current file.
     let floor = sink.shown;
-    let mut cursor = catch_up(log, Since::Start, floor, &mut sink)
+    let mut resume = Since::Start;
+    let mut cursor = catch_up(log, &mut resume, floor, &mut sink)
         .with_context(|| format!("cannot read {}", log.display()))?;
     let sink = &mut sink;
     let mut ended = follow.is_none();
@@ -205,14 +205,17 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
             if rotated {
                 // Drained above after the rotation was visible: move to the new file, after
                 // the generations rotated in between (several rotations may have happened).
-                let since = Since::After(c.ino());
+                resume = Since::After(c.generation());
                 let floor = sink.shown;
-                cursor = catch_up(log, since, floor, sink)
+                cursor = catch_up(log, &mut resume, floor, sink)
                     .with_context(|| format!("cannot read {}", log.display()))?;
                 continue;
             }
         } else {
-            cursor = LogCursor::open(log)?;
+            // No current file a moment ago: the generations rotated since come first.
+            let floor = sink.shown;
+            cursor = catch_up(log, &mut resume, floor, sink)
+                .with_context(|| format!("cannot read {}", log.display()))?;
             if cursor.is_some() {
                 continue;
             }

@@ -64,6 +64,15 @@ impl LogCursor {
         self.ino
     }
 
+    /// Inode of the open index if there is one, else of the log: what names this generation
+    /// across rotations, also once the log is compressed (a new file; the index stays).
+    pub fn generation(&self) -> u64 {
+        self.idx
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(self.ino, |m| m.ino())
+    }
+
     /// Whether the path no longer names the open file (rotated or removed).
     pub fn rotated(&self) -> bool {
         inode(&self.path) != Some(self.ino)

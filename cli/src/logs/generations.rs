@@ -55,19 +55,21 @@ fn listing(log: &Path) -> (Vec<std::path::PathBuf>, Vec<Option<u64>>, Vec<Option
 pub enum Since {
     /// All of them, oldest first.
     Start,
-    /// Those rotated after the file with this inode (found by the watermark when it is gone).
+    /// Those rotated after the generation whose index (or, without one, log) has this inode;
+    /// when it is gone (deleted past `max-file`), the runs newer than the watermark.
     After(u64),
 }
 
 /// Opens the current log and hands `sink` the runs of the rotated generations before it that
-/// `since` selects, `floor` being what was shown before. Returns the cursor on the current
-/// file (`None` when there is none yet).
+/// `since` selects, `floor` being what was shown before; `since` is left after the last
+/// generation handed on. Returns the cursor on the current file (`None` when there is none at
+/// the moment: call again with the same `since`).
 ///
 /// # Errors
 /// Read errors, or files moving on every one of [`TRIES`] attempts.
 pub fn catch_up(
     log: &Path,
-    mut since: Since,
+    since: &mut Since,
     mut floor: Shown,
     sink: &mut dyn RunSink,
 ) -> io::Result<Option<LogCursor>> {
@@ -82,9 +84,13 @@ pub fn catch_up(
             // was handed on yet: open the new current file.
             continue;
         }
-        let (first, selected) = match since {
+        let (first, selected) = match *since {
             Since::Start => (0, false),
-            Since::After(ino) => match inodes.iter().position(|&i| i == Some(ino)) {
+            Since::After(ino) => match inodes
+                .iter()
+                .zip(&index_inodes)
+                .position(|(&i, &x)| i == Some(ino) || x == Some(ino))
+            {
                 Some(at) => (at + 1, false),
                 None => (0, true),
             },
@@ -95,7 +101,8 @@ pub fn catch_up(
         // The last generation handed on whole, where a new attempt starts.
         let mut done = None;
         for ((file, ino), index_ino) in files.iter().zip(&inodes).zip(&index_inodes).skip(first) {
-            if until.is_some() && *ino == until {
+            // The current file is the cursor's to read (also when it had none a moment ago).
+            if (until.is_some() && *ino == until) || file.as_path() == log {
                 break;
             }
             // A shift renames a generation's data and index one after the other: read a file
@@ -131,16 +138,19 @@ pub fn catch_up(
                 seen.note(run);
                 sink.emit(run)?;
             }
-            done = *ino;
+            done = index_ino.or(*ino);
         }
         // A shift during the pass (or one half done when it listed: a gap hides the
         // generations above it) shows as a different listing afterwards.
         if !moved && listing(log).1 == inodes {
+            if let Some(ino) = done {
+                *since = Since::After(ino);
+            }
             return Ok(cursor);
         }
         // Shifted or compressed away while listed: go on from what has been shown by now.
         if let Some(ino) = done {
-            since = Since::After(ino);
+            *since = Since::After(ino);
         }
         floor = seen;
     }
@@ -192,7 +202,7 @@ mod tests {
         w.store().unwrap();
 
         let mut all = Collect(Vec::new());
-        let c = catch_up(&log, Since::Start, Shown::default(), &mut all).unwrap();
+        let c = catch_up(&log, &mut Since::Start, Shown::default(), &mut all).unwrap();
         assert_eq!(all.0, [1, 2, 3, 3, 4], "every rotated run, oldest first");
         assert_eq!(
             c.unwrap().ino(),
@@ -206,7 +216,7 @@ mod tests {
             last_ns: 2,
             at_last: 1,
         };
-        catch_up(&log, Since::After(a), floor, &mut after).unwrap();
+        catch_up(&log, &mut Since::After(a), floor, &mut after).unwrap();
         assert_eq!(after.0, [3, 3, 4]);
 
         // The reader's file is gone and it showed one run at 3: the second one and 4 follow.
@@ -215,7 +225,7 @@ mod tests {
             last_ns: 3,
             at_last: 1,
         };
-        catch_up(&log, Since::After(u64::MAX), floor, &mut unshown).unwrap();
+        catch_up(&log, &mut Since::After(u64::MAX), floor, &mut unshown).unwrap();
         assert_eq!(unshown.0, [3, 4]);
     }
 
