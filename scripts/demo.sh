@@ -17,8 +17,9 @@ step "supervisor on base rootfs $ROOTFS (log: $DEMO/supervisor.log)"
 "$BIN/engine" supervisor "$ROOTFS" --state-dir "$PWD/$DEMO/state" >"$DEMO/supervisor.log" 2>&1 &
 SUP=$!
 trap 'kill -TERM $SUP 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -S "$ENGINE_SOCKET" ] && break; sleep 0.1; done
-grep -m1 'memory monitor backend' "$DEMO/supervisor.log" | sed 's/.*INFO //'
+# Ready once it says so (the socket is bound a little before the monitor and router start).
+for _ in $(seq 100); do grep -q 'supervisor ready' "$DEMO/supervisor.log" && break; sleep 0.1; done
+grep -m1 'memory monitor backend' "$DEMO/supervisor.log" | sed 's/.*INFO //' || true
 
 step "two containers in their own PID, UTS and mount namespaces"
 engine start alpha "$DEMO/layers/alpha" 'echo "hello-from-alpha: hostname=$(hostname) pid=$$"; io_pulse 5 200'
