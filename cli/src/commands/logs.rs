@@ -4,7 +4,7 @@
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::generations::{catch_up, Shown, Since};
+use crate::logs::generations::{catch_up, Shown, Since, Tracked};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
 use anyhow::{Context, Result};
 use logfile::Run;
@@ -148,23 +148,6 @@ impl EndWatch {
     }
 }
 
-/// A [`RunSink`] that remembers what it has been handed ([`Shown`]).
-struct Tracked<'a> {
-    sink: &'a mut dyn RunSink,
-    shown: Shown,
-}
-
-impl RunSink for Tracked<'_> {
-    fn emit(&mut self, run: &Run) -> std::io::Result<()> {
-        self.shown.note(run);
-        self.sink.emit(run)
-    }
-
-    fn idle(&mut self) -> std::io::Result<()> {
-        self.sink.idle()
-    }
-}
-
 /// Reads a container's log from its oldest generation on, handing every run to `sink`; with an
 /// [`EndWatch`], keeps reading (across rotations) until the container has ended, then reads
 /// the last bytes.
@@ -178,9 +161,8 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
         shown: Shown::default(),
     };
     // Older generations first (up to the one the cursor holds), then the current file.
-    let floor = sink.shown;
     let mut resume = Since::Start;
-    let mut cursor = catch_up(log, &mut resume, floor, &mut sink)
+    let mut cursor = catch_up(log, &mut resume, &mut sink)
         .with_context(|| format!("cannot read {}", log.display()))?;
     let sink = &mut sink;
     let mut ended = follow.is_none();
@@ -206,15 +188,13 @@ pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Re
                 // Drained above after the rotation was visible: move to the new file, after
                 // the generations rotated in between (several rotations may have happened).
                 resume = Since::After(c.generation());
-                let floor = sink.shown;
-                cursor = catch_up(log, &mut resume, floor, sink)
+                cursor = catch_up(log, &mut resume, sink)
                     .with_context(|| format!("cannot read {}", log.display()))?;
                 continue;
             }
         } else {
             // No current file a moment ago: the generations rotated since come first.
-            let floor = sink.shown;
-            cursor = catch_up(log, &mut resume, floor, sink)
+            cursor = catch_up(log, &mut resume, sink)
                 .with_context(|| format!("cannot read {}", log.display()))?;
             if cursor.is_some() {
                 continue;

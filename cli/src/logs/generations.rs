@@ -50,6 +50,25 @@ fn listing(log: &Path) -> (Vec<std::path::PathBuf>, Vec<Option<u64>>, Vec<Option
     (files, inodes, index_inodes)
 }
 
+/// A [`RunSink`] that remembers what it has been handed ([`Shown`]).
+pub struct Tracked<'a> {
+    /// Where the runs go.
+    pub sink: &'a mut dyn RunSink,
+    /// What has gone there.
+    pub shown: Shown,
+}
+
+impl RunSink for Tracked<'_> {
+    fn emit(&mut self, run: &Run) -> io::Result<()> {
+        self.shown.note(run);
+        self.sink.emit(run)
+    }
+
+    fn idle(&mut self) -> io::Result<()> {
+        self.sink.idle()
+    }
+}
+
 /// Which rotated generations to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Since {
@@ -61,7 +80,7 @@ pub enum Since {
 }
 
 /// Opens the current log and hands `sink` the runs of the rotated generations before it that
-/// `since` selects, `floor` being what was shown before; `since` is left after the last
+/// `since` selects (its watermark being what `sink` was handed before); `since` is left after the last
 /// generation handed on. Returns the cursor on the current file (`None` when there is none at
 /// the moment: call again with the same `since`).
 ///
@@ -70,12 +89,11 @@ pub enum Since {
 pub fn catch_up(
     log: &Path,
     since: &mut Since,
-    mut floor: Shown,
-    sink: &mut dyn RunSink,
+    sink: &mut Tracked<'_>,
 ) -> io::Result<Option<LogCursor>> {
-    // What has been handed on, including by an attempt that had to start over.
-    let mut seen = floor;
     for _ in 0..TRIES {
+        // What had been handed on when this attempt started.
+        let floor = sink.shown;
         let cursor = LogCursor::open(log)?;
         let until = cursor.as_ref().map(LogCursor::ino);
         let (files, inodes, index_inodes) = listing(log);
@@ -84,7 +102,7 @@ pub fn catch_up(
             // was handed on yet: open the new current file.
             continue;
         }
-        let (first, selected) = match *since {
+        let (first, filtered) = match *since {
             Since::Start => (0, false),
             Since::After(ino) => match inodes
                 .iter()
@@ -95,7 +113,6 @@ pub fn catch_up(
                 None => (0, true),
             },
         };
-        let filtered = selected;
         let mut skip_at_floor = if filtered { floor.at_last } else { 0 };
         let mut moved = false;
         // The last generation handed on whole, where a new attempt starts.
@@ -135,24 +152,20 @@ pub fn catch_up(
                         continue;
                     }
                 }
-                seen.note(run);
                 sink.emit(run)?;
             }
             done = index_ino.or(*ino);
         }
-        // A shift during the pass (or one half done when it listed: a gap hides the
-        // generations above it) shows as a different listing afterwards.
-        if !moved && listing(log).1 == inodes {
-            if let Some(ino) = done {
-                *since = Since::After(ino);
-            }
-            return Ok(cursor);
-        }
-        // Shifted or compressed away while listed: go on from what has been shown by now.
         if let Some(ino) = done {
             *since = Since::After(ino);
         }
-        floor = seen;
+        // A shift during the pass (or one half done when it listed: a gap hides the
+        // generations above it) shows as a different listing afterwards.
+        if !moved && listing(log).1 == inodes {
+            return Ok(cursor);
+        }
+        // Shifted or compressed away while listed: the next attempt goes on from what has
+        // been shown by now.
     }
     Err(io::Error::other(
         "the log rotates faster than it can be read",
@@ -175,6 +188,10 @@ mod tests {
         fn idle(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    fn tracked(sink: &mut Collect, shown: Shown) -> Tracked<'_> {
+        Tracked { sink, shown }
     }
 
     /// Writes one generation of runs stamped `stamps`, then rotates it to `.1`.
@@ -202,7 +219,12 @@ mod tests {
         w.store().unwrap();
 
         let mut all = Collect(Vec::new());
-        let c = catch_up(&log, &mut Since::Start, Shown::default(), &mut all).unwrap();
+        let c = catch_up(
+            &log,
+            &mut Since::Start,
+            &mut tracked(&mut all, Shown::default()),
+        )
+        .unwrap();
         assert_eq!(all.0, [1, 2, 3, 3, 4], "every rotated run, oldest first");
         assert_eq!(
             c.unwrap().ino(),
@@ -216,7 +238,7 @@ mod tests {
             last_ns: 2,
             at_last: 1,
         };
-        catch_up(&log, &mut Since::After(a), floor, &mut after).unwrap();
+        catch_up(&log, &mut Since::After(a), &mut tracked(&mut after, floor)).unwrap();
         assert_eq!(after.0, [3, 3, 4]);
 
         // The reader's file is gone and it showed one run at 3: the second one and 4 follow.
@@ -225,7 +247,12 @@ mod tests {
             last_ns: 3,
             at_last: 1,
         };
-        catch_up(&log, &mut Since::After(u64::MAX), floor, &mut unshown).unwrap();
+        catch_up(
+            &log,
+            &mut Since::After(u64::MAX),
+            &mut tracked(&mut unshown, floor),
+        )
+        .unwrap();
         assert_eq!(unshown.0, [3, 4]);
     }
 
