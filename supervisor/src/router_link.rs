@@ -109,8 +109,6 @@ pub struct RouterLink {
     closed: bool,
     buf: Vec<u8>,
     poller: Option<(mio::Registry, Token)>,
-    /// Reports read while waiting for an answer, handed out by the next `read_messages`.
-    stash: Vec<FromRouter>,
 }
 
 impl RouterLink {
@@ -150,7 +148,6 @@ impl RouterLink {
             closed: false,
             buf: vec![0; MAX_CONTROL_LEN + 1],
             poller: None,
-            stash: Vec::new(),
         };
         link.configure()?;
         Ok(link)
@@ -203,53 +200,19 @@ impl RouterLink {
         self.send(&msg, &[stdout.as_raw_fd(), stderr.as_raw_fd()])
     }
 
-    /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
-    /// container starts: the router loads them and validates their options, creating nothing.
-    /// Blocks until the answer (at most [`READY_TIMEOUT`]); reports arriving meanwhile are kept
-    /// for the next [`RouterLink::read_messages`].
+    /// Sends a control message without fds (`Validate`, `Shutdown`); the answer, if any,
+    /// comes through [`RouterLink::read_messages`].
     ///
     /// # Errors
-    /// [`RouterError::Config`] with the one-line reason; [`RouterError::Closed`] or
-    /// [`RouterError::Timeout`] when the router is gone or hung.
-    pub fn validate(&mut self, sinks: &[SinkSpec]) -> Result<(), RouterError> {
-        self.send(
-            &ToRouter::Validate {
-                sinks: sinks.to_vec(),
-            },
-            &[],
-        )?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let inbox = self.read_socket();
-            let mut answer = None;
-            for m in inbox.messages {
-                match m {
-                    FromRouter::Validated { error } if answer.is_none() => answer = Some(error),
-                    other => self.stash.push(other),
-                }
-            }
-            match answer {
-                Some(None) => return Ok(()),
-                Some(Some(message)) => return Err(RouterError::Config(message)),
-                None if inbox.closed => return Err(RouterError::Closed),
-                None if Instant::now() >= deadline => {
-                    return Err(RouterError::Timeout(READY_TIMEOUT))
-                }
-                None => self.wait_readable(deadline),
-            }
-        }
+    /// [`RouterError::Closed`] when the router is gone, [`RouterError::Send`],
+    /// [`RouterError::Encode`].
+    pub fn send_message(&mut self, msg: &ToRouter) -> Result<(), RouterError> {
+        self.send(msg, &[])
     }
 
-    /// Reads every report available now, without blocking (reports kept while waiting for an
-    /// answer come first).
+    /// Reads every report available now, without blocking.
     pub fn read_messages(&mut self) -> Inbox {
-        let mut inbox = self.read_socket();
-        if !self.stash.is_empty() {
-            let mut all = std::mem::take(&mut self.stash);
-            all.append(&mut inbox.messages);
-            inbox.messages = all;
-        }
-        inbox
+        self.read_socket()
     }
 
     /// Reads every packet available now from the socket.
@@ -279,39 +242,18 @@ impl RouterLink {
         inbox
     }
 
-    /// Replaces a dead (or hung) router: kills the old process if it still runs, collects its
-    /// last reports, starts a new one, configures it and re-adds every `live` container whose
-    /// `Drained` is not among those last reports. Returns the old router's last reports.
-    /// Bytes still in the pipes are read by the new router; bytes the old one had not stored
-    /// are still in the pipes too (it consumes only what its sinks stored).
+    /// Replaces the router without waiting: kills the old process if its socket is still
+    /// open (while it is open the process is not reaped, so its pid cannot have been reused),
+    /// starts a new one, registers its socket and sends `Configure`. Its `Ready` (or
+    /// `ConfigError`) arrives through [`RouterLink::read_messages`]; the caller then hands it
+    /// every container whose `Drained` it has not seen. Read the old router's last reports
+    /// before calling this.
     ///
     /// # Errors
-    /// As [`RouterLink::start`] and [`RouterLink::add_container`]; on error the link holds
-    /// whatever router was started and may be restarted again.
-    pub fn restart<'a>(
-        &mut self,
-        live: impl IntoIterator<Item = LiveContainer<'a>>,
-    ) -> Result<Vec<FromRouter>, RouterError> {
-        // Read first: while its end is open the old router is alive (not reaped), so the pid
-        // cannot have been reused by the time it is killed.
-        let mut last = self.read_messages().messages;
-        if !self.closed {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        }
-        let deadline = Instant::now() + SEND_TIMEOUT;
-        while !self.closed && Instant::now() < deadline {
-            last.extend(self.read_messages().messages);
-            if !self.closed {
-                self.wait_readable(deadline);
-            }
-        }
-        let drained: Vec<&str> = last
-            .iter()
-            .filter_map(|m| match m {
-                FromRouter::Drained { id } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
+    /// As [`RouterLink::start`] before the answer; on error the link holds whatever router was
+    /// started and may be restarted again.
+    pub fn restart(&mut self) -> Result<(), RouterError> {
+        self.kill();
         let (sock, pid) = spawn(&self.exe)?;
         let old = std::mem::replace(&mut self.sock, sock);
         if let Some((registry, _)) = &self.poller {
@@ -330,38 +272,22 @@ impl RouterLink {
                 .map_err(|e| RouterError::Socket(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
         }
         tracing::info!(pid = pid.as_raw(), "log-router restarted");
-        self.configure()?;
-        for c in live.into_iter().filter(|c| !drained.contains(&c.id)) {
-            self.add_container(c.id, c.log_path, c.stdout, c.stderr, c.sinks)?;
-        }
-        Ok(last)
+        let msg = ToRouter::Configure {
+            sinks: self.sinks.clone(),
+        };
+        self.send(&msg, &[])
     }
 
-    /// Tells the router to finish every stream and exit, and waits up to `timeout` for its end
-    /// of the socket to close, collecting reports meanwhile (the caller still reaps the pid).
-    /// On timeout the router is killed and `closed` is false in the result.
-    pub fn shutdown(&mut self, timeout: Duration) -> Inbox {
-        let deadline = Instant::now() + timeout;
-        if let Err(e) = self.send(&ToRouter::Shutdown, &[]) {
-            tracing::debug!(error = %e, "shutdown not sent");
-        }
-        let mut inbox = Inbox::default();
-        while !self.closed && Instant::now() < deadline {
-            inbox.messages.extend(self.read_messages().messages);
-            if !self.closed {
-                self.wait_readable(deadline);
-            }
-        }
-        inbox.messages.extend(self.read_messages().messages);
+    /// SIGKILLs the router if its socket is still open (it is not reaped yet).
+    pub fn kill(&self) {
         if !self.closed {
-            tracing::warn!(
-                pid = self.pid.as_raw(),
-                "log-router did not exit in time; killing it"
-            );
             let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
         }
-        inbox.closed = self.closed;
-        inbox
+    }
+
+    /// Whether the router's end of the socket is closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Sends `Configure` and waits for `Ready` or `ConfigError`.

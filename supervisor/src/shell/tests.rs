@@ -1,0 +1,1 @@
+//! Shell tests against a fake system.
