@@ -218,6 +218,8 @@ pub fn on_spawn_failed(w: &mut World, start: StartId, error: SpawnFailure) {
         ),
     };
     abandon(w, start, refusal);
+    // Nothing was cloned: nothing to reap.
+    w.starts.remove(start);
 }
 
 /// container-init's ready pipe of `start` reported.

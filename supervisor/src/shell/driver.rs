@@ -127,6 +127,11 @@ impl<O: Os> Driver<O> {
         self.core.next_deadline()
     }
 
+    /// The system.
+    pub fn os_mut(&mut self) -> &mut O {
+        &mut self.os
+    }
+
     /// The system, to shut it down.
     pub fn into_os(self) -> O {
         self.os
