@@ -14,15 +14,9 @@
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    recv, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags,
-    SockFlag, SockType,
-};
-use nix::sys::time::TimeVal;
-use proto::router::{decode, encode, FromRouter, SinkSpec, ToRouter, MAX_CONTROL_LEN};
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use proto::router::channel::pair;
+use proto::router::{ChannelError, FromRouter, SinkSpec, SupervisorEnd, ToRouter};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,8 +24,6 @@ use std::time::{Duration, Instant};
 
 /// File name of the router binary.
 pub const ROUTER_BINARY: &str = "log-router";
-/// Environment variable naming the directory of helper binaries and built-in sinks.
-pub const LIBEXEC_ENV: &str = "ENGINE_LIBEXEC_DIR";
 /// Longest wait for the router's answer to `Configure`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a control send may block (the router reads its socket promptly).
@@ -40,12 +32,9 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Errors of the router link.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
-    /// The router binary is not where it should be.
-    #[error("log-router binary not found (looked for {0})")]
-    NotFound(String),
     /// The socketpair or its options could not be set up.
     #[error("control socket: {0}")]
-    Socket(#[source] nix::Error),
+    Socket(#[source] Errno),
     /// The process could not be started.
     #[error("cannot start {path}: {source}")]
     Spawn {
@@ -64,12 +53,12 @@ pub enum RouterError {
     /// The router's end is closed (it exited or was killed).
     #[error("log-router closed the control socket")]
     Closed,
-    /// A control message could not be sent.
+    /// A control message could not be sent (no room within [`SEND_TIMEOUT`], socket error).
     #[error("cannot send to the log-router: {0}")]
-    Send(#[source] nix::Error),
+    Send(#[source] ChannelError),
     /// A control message could not be encoded or is too large.
     #[error("cannot encode a control message: {0}")]
-    Encode(String),
+    Encode(#[source] ChannelError),
     /// The router answered something unexpected.
     #[error("unexpected answer from the log-router: {0}")]
     Protocol(String),
@@ -104,36 +93,15 @@ pub struct Inbox {
 pub struct RouterLink {
     exe: PathBuf,
     sinks: Vec<SinkSpec>,
-    sock: OwnedFd,
+    sock: SupervisorEnd,
     pid: nix::unistd::Pid,
     closed: bool,
-    buf: Vec<u8>,
     poller: Option<(mio::Registry, Token)>,
     /// Reports read while waiting for an answer, handed out by the next `read_messages`.
     stash: Vec<FromRouter>,
 }
 
 impl RouterLink {
-    /// Finds `log-router` in `ENGINE_LIBEXEC_DIR`, else next to the running executable.
-    ///
-    /// # Errors
-    /// [`RouterError::NotFound`].
-    pub fn find_binary() -> Result<PathBuf, RouterError> {
-        let dir = match std::env::var_os(LIBEXEC_ENV).filter(|d| !d.is_empty()) {
-            Some(d) => PathBuf::from(d),
-            None => std::env::current_exe()
-                .ok()
-                .and_then(|e| e.parent().map(Path::to_path_buf))
-                .unwrap_or_default(),
-        };
-        let exe = dir.join(ROUTER_BINARY);
-        if exe.is_file() {
-            Ok(exe)
-        } else {
-            Err(RouterError::NotFound(exe.display().to_string()))
-        }
-    }
-
     /// Starts the router at `exe`, configures its default `sinks` and waits for `Ready`.
     ///
     /// # Errors
@@ -148,7 +116,6 @@ impl RouterLink {
             sock,
             pid,
             closed: false,
-            buf: vec![0; MAX_CONTROL_LEN + 1],
             poller: None,
             stash: Vec::new(),
         };
@@ -200,7 +167,7 @@ impl RouterLink {
             log_path: log_path.to_string_lossy().into_owned(),
             sinks: sinks.to_vec(),
         };
-        self.send(&msg, &[stdout.as_raw_fd(), stderr.as_raw_fd()])
+        self.send(&msg, &[stdout, stderr])
     }
 
     /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
@@ -256,19 +223,13 @@ impl RouterLink {
     fn read_socket(&mut self) -> Inbox {
         let mut inbox = Inbox::default();
         while !self.closed {
-            match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => self.closed = true,
-                Ok(n) if n > MAX_CONTROL_LEN => {
-                    tracing::error!("oversized report from the log-router ignored")
+            match self.sock.recv() {
+                Ok(Some((m, _fds))) => inbox.messages.push(m),
+                Ok(None) => break,
+                Err(ChannelError::Closed) => self.closed = true,
+                Err(e) if e.is_packet_error() => {
+                    tracing::error!(error = %e, "report from the log-router ignored")
                 }
-                Ok(n) => match decode::<FromRouter>(&self.buf[..n]) {
-                    Ok(m) => inbox.messages.push(m),
-                    Err(e) => {
-                        tracing::error!(error = %e, "undecodable report from the log-router ignored")
-                    }
-                },
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "log-router control socket failed");
                     self.closed = true;
@@ -396,57 +357,32 @@ impl RouterLink {
     }
 
     /// Sends one packet, with fds when given.
-    fn send(&mut self, msg: &ToRouter, fds: &[RawFd]) -> Result<(), RouterError> {
-        let bytes = encode(msg).map_err(|e| RouterError::Encode(e.to_string()))?;
-        if bytes.len() > MAX_CONTROL_LEN {
-            return Err(RouterError::Encode(format!(
-                "{} bytes exceed the {MAX_CONTROL_LEN}-byte control limit",
-                bytes.len()
-            )));
-        }
-        let rights = [ControlMessage::ScmRights(fds)];
-        let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
-        loop {
-            let iov = [IoSlice::new(&bytes)];
-            match sendmsg::<()>(
-                self.sock.as_raw_fd(),
-                &iov,
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(Errno::EINTR) => {}
-                Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => {
-                    self.closed = true;
-                    return Err(RouterError::Closed);
-                }
-                Err(e) => return Err(RouterError::Send(e)),
+    fn send(&mut self, msg: &ToRouter, fds: &[BorrowedFd<'_>]) -> Result<(), RouterError> {
+        match self.sock.send_timeout(msg, fds, SEND_TIMEOUT) {
+            Ok(()) => Ok(()),
+            Err(ChannelError::Closed) => {
+                self.closed = true;
+                Err(RouterError::Closed)
             }
+            Err(e @ (ChannelError::Encode(_) | ChannelError::TooLarge { .. })) => {
+                Err(RouterError::Encode(e))
+            }
+            Err(e) => Err(RouterError::Send(e)),
         }
     }
 
     /// Waits until the socket is readable or `deadline` passes.
     fn wait_readable(&self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(ms));
+        self.sock
+            .wait_readable(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
 /// Creates the socketpair and starts the router with its end as `--control-fd`, in its own
 /// process group (terminal signals are the supervisor's to handle).
-fn spawn(exe: &Path) -> Result<(OwnedFd, nix::unistd::Pid), RouterError> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(RouterError::Socket)?;
-    let timeout = TimeVal::new(SEND_TIMEOUT.as_secs() as i64, 0);
-    setsockopt(&ours, sockopt::SendTimeout, &timeout).map_err(RouterError::Socket)?;
+fn spawn(exe: &Path) -> Result<(SupervisorEnd, nix::unistd::Pid), RouterError> {
+    let (ours, theirs) = pair().map_err(RouterError::Socket)?;
+    let theirs = theirs.into_fd();
     let child_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("--control-fd")
