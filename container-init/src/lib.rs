@@ -2,12 +2,13 @@
 //!
 //! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (see
 //! [`args`] for its command line). It builds the container's root filesystem
-//! ([`rootfs`], [`dev`]), sets the hostname to the container id, starts the workload as its
-//! child ([`workload`]), reports the outcome on the ready pipe ([`ready`]), then reaps and
+//! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
+//! id, starts the workload as its child ([`workload`]), reports the outcome on the ready pipe ([`ready`]), then reaps and
 //! forwards signals until the workload ends ([`reaper`]) and exits with its status.
 
 pub mod args;
 pub mod dev;
+pub mod mount;
 pub mod ready;
 pub mod reaper;
 pub mod rootfs;
@@ -32,7 +33,7 @@ pub enum InitError {
     },
     /// Building the root filesystem failed.
     #[error(transparent)]
-    Rootfs(#[from] rootfs::RootfsError),
+    Rootfs(#[from] mount::RootfsError),
     /// The workload could not be started.
     #[error(transparent)]
     Workload(#[from] workload::WorkloadError),
