@@ -1,12 +1,12 @@
 //! `container-init`: PID 1 of a container, tini-style and small (no event loop).
 //!
-//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (see
-//! [`args`] for its command line). It builds the container's root filesystem
+//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (its command
+//! line and ready-pipe report are [`proto::init`]). It builds the container's root filesystem
 //! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
-//! id, starts the workload as its child ([`workload`]), reports the outcome on the ready pipe ([`ready`]), then reaps and
-//! forwards signals until the workload ends ([`reaper`]) and exits with its status.
+//! id, starts the workload as its child ([`workload`]), reports the outcome on the ready pipe
+//! ([`ready`]), then reaps and forwards signals until the workload ends ([`reaper`]) and exits
+//! with its status.
 
-pub mod args;
 pub mod dev;
 pub mod mount;
 pub mod ready;
@@ -14,6 +14,7 @@ pub mod reaper;
 pub mod rootfs;
 pub mod workload;
 
+use proto::init::args::{find_ready_fd, InitArgs};
 use std::ffi::OsString;
 
 /// Exit status when the container could not be set up (as `docker run` uses 125).
@@ -59,7 +60,7 @@ fn cloexec_from_3() -> nix::Result<()> {
 }
 
 /// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
-fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
+fn set_up(args: &InitArgs) -> Result<nix::unistd::Pid, InitError> {
     // Block first: as PID 1, a signal with the default disposition would be dropped.
     reaper::block_all().map_err(|source| InitError::Sys {
         what: "block signals",
@@ -83,8 +84,8 @@ fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
 /// status: the workload's (code, or 128 + signal), [`EXIT_SETUP`] or 126/127 when set-up
 /// failed (reported on the ready pipe), 2 for a malformed command line.
 pub fn run(raw: Vec<OsString>) -> i32 {
-    let ready_fd = args::find_ready_fd(&raw);
-    let args = match args::parse(raw) {
+    let ready_fd = find_ready_fd(&raw);
+    let args = match InitArgs::parse(raw) {
         Ok(a) => a,
         Err(e) => {
             let msg = format!("container-init: {e}");

@@ -6,9 +6,11 @@
 //! - [`kmod_abi`]: the ioctl ABI of `/dev/container_monitor`; the kernel module compiles the
 //!   very same file, so both sides share one definition.
 //! - [`limits`]: validation rules for container ids and resource options.
+//! - [`init`]: `container-init`'s command line and ready-pipe report.
 
 pub mod api;
 pub mod frame;
+pub mod init;
 pub mod kmod_abi;
 pub mod limits;
 pub mod router;

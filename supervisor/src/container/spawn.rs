@@ -12,6 +12,7 @@ use super::{init_args, ready, stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use proto::api::Command;
+use proto::init::report::Outcome as Report;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
@@ -121,7 +122,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         }
     };
     match outcome {
-        Outcome::Ready => {
+        Outcome::Report(Report::Ready) => {
             tracing::debug!(id = req.id, pid = pid.as_raw(), "container-init ready");
             Ok(Spawned {
                 pid,
@@ -129,12 +130,12 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
                 stderr: parent.stderr,
             })
         }
-        Outcome::ChildFailed(message) => {
+        Outcome::Report(Report::ChildFailed(failure)) => {
             reap_failed(pid, false);
-            Err(SpawnError::Setup(message))
+            Err(SpawnError::Setup(failure.to_string()))
         }
         // container-init's own exit status says whether the workload's program was missing.
-        Outcome::Failed(message) => match reap_failed(pid, false) {
+        Outcome::Report(Report::Failed(message)) => match reap_failed(pid, false) {
             Some(exit_code @ (EXIT_COMMAND_NOT_FOUND | EXIT_COMMAND_NOT_EXECUTABLE)) => {
                 Err(SpawnError::Command { message, exit_code })
             }
