@@ -14,11 +14,9 @@ pub mod reaper;
 pub mod rootfs;
 pub mod workload;
 
+use proto::exit::{EXIT_SETUP_FAILED, EXIT_USAGE};
 use proto::init::args::{find_ready_fd, InitArgs};
 use std::ffi::OsString;
-
-/// Exit status when the container could not be set up (as `docker run` uses 125).
-pub const EXIT_SETUP: i32 = 125;
 
 /// A set-up step before the workload runs failed; its `Display` is the one-line report.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +43,7 @@ impl InitError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Workload(e) => e.exit_code(),
-            _ => EXIT_SETUP,
+            _ => EXIT_SETUP_FAILED,
         }
     }
 }
@@ -81,8 +79,9 @@ fn set_up(args: &InitArgs) -> Result<nix::unistd::Pid, InitError> {
 }
 
 /// Runs `container-init` with the arguments after the program name; returns the process exit
-/// status: the workload's (code, or 128 + signal), [`EXIT_SETUP`] or 126/127 when set-up
-/// failed (reported on the ready pipe), 2 for a malformed command line.
+/// status: the workload's ([`proto::exit::InitExit::status`]), [`EXIT_SETUP_FAILED`] or
+/// [`proto::exit::exec_error_status`] when set-up failed (reported on the ready pipe),
+/// [`EXIT_USAGE`] for a malformed command line.
 pub fn run(raw: Vec<OsString>) -> i32 {
     let ready_fd = find_ready_fd(&raw);
     let args = match InitArgs::parse(raw) {
@@ -94,7 +93,7 @@ pub fn run(raw: Vec<OsString>) -> i32 {
                 Some(fd) => unsafe { ready::Ready::from_raw(fd) }.fail(&msg),
                 None => eprintln!("{msg}"),
             }
-            return 2;
+            return EXIT_USAGE;
         }
     };
     // SAFETY: the supervisor passed this descriptor for us to own; nothing else uses it.

@@ -1,5 +1,5 @@
 //! Mount helpers shared by the rootfs and `/dev` set-up: the step error [`RootfsError`], the
-//! [`Context`] that names a failed step, [`mount_fs`] and [`ensure_dir`].
+//! `Context` that names a failed step, `mount_fs` and `ensure_dir`.
 
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;

@@ -11,6 +11,7 @@
 use super::init_args::CArgv;
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use proto::exit::EXIT_CHILD_FAILED;
 use proto::init::report::{child_record, ChildStage};
 use std::os::fd::RawFd;
 
@@ -81,14 +82,15 @@ fn raw_clone() -> Result<libc::pid_t, Errno> {
     Errno::result(rc).map(|pid| pid as libc::pid_t)
 }
 
-/// Writes the child's failure report to `ready` and exits 127. Async-signal-safe.
+/// Writes the child's failure report to `ready` and exits [`EXIT_CHILD_FAILED`].
+/// Async-signal-safe.
 fn child_fail(ready: RawFd, stage: ChildStage) -> ! {
     let report = child_record(stage, Errno::last_raw());
     // SAFETY: write(2) of a stack buffer and _exit(2) are async-signal-safe; the result of
     // write is irrelevant since we exit either way.
     unsafe {
         libc::write(ready, report.as_ptr().cast(), report.len());
-        libc::_exit(127)
+        libc::_exit(EXIT_CHILD_FAILED)
     }
 }
 
