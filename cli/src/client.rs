@@ -1,7 +1,7 @@
 //! A blocking client of the supervisor's socket: one frame out, one frame back.
 
 use anyhow::{bail, Context, Result};
-use proto::api::{ContainerInfo, ErrorBody, ErrorCode, Request, RequestFrame, Response};
+use proto::api::{ContainerInfo, ErrorBody, Request, RequestFrame, Response};
 use proto::frame::channel::{CallError, FrameClient};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -70,12 +70,8 @@ impl Client {
 #[error("{}", .0.message)]
 pub struct Refused(pub ErrorBody);
 
-/// The exit status of the CLI for an error: 127 when the container's program was not found,
-/// 126 when it could not be executed (as `docker run` and a shell exit), 1 otherwise.
+/// The exit status of the CLI for an error: [`proto::exit::error_status`] of the supervisor's
+/// error class when `e` is an error answer, of none otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
-    match e.downcast_ref::<Refused>().map(|r| r.0.code) {
-        Some(ErrorCode::CommandNotFound) => 127,
-        Some(ErrorCode::CommandNotExecutable) => 126,
-        _ => 1,
-    }
+    proto::exit::error_status(e.downcast_ref::<Refused>().map(|r| r.0.code))
 }

@@ -3,9 +3,7 @@
 //! end the supervisor.
 
 use crate::connection::Pending;
-use crate::container::spawn::{
-    spawn, SpawnError, SpawnRequest, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND,
-};
+use crate::container::spawn::{spawn, SpawnError, SpawnRequest};
 use crate::event_loop::Supervisor;
 use crate::monitor::{MonitorCommand, Tracked};
 use crate::state::{Container, NewContainer};
@@ -183,16 +181,10 @@ impl Supervisor {
         })
         .map_err(|e| {
             let code = match e {
-                SpawnError::Command {
-                    exit_code: EXIT_COMMAND_NOT_FOUND,
-                    ..
-                } => ErrorCode::CommandNotFound,
-                SpawnError::Command {
-                    exit_code: EXIT_COMMAND_NOT_EXECUTABLE,
-                    ..
-                } => ErrorCode::CommandNotExecutable,
-                _ => ErrorCode::SpawnFailed,
+                SpawnError::Command { exit_code, .. } => proto::exit::command_error(exit_code),
+                _ => None,
             };
+            let code = code.unwrap_or(ErrorCode::SpawnFailed);
             (code, format!("cannot start {}: {e}", spec.id))
         })?;
         let pid = spawned.pid.as_raw();

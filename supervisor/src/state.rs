@@ -1,25 +1,19 @@
-//! Container records owned by the supervisor loop, and the rules that decide a container's
-//! final state.
+//! Container records owned by the supervisor loop, and when a container's final state is
+//! decided (the rules themselves are [`proto::exit::attribute`]).
 //!
 //! A container ends when two things have happened, in either order: its init was reaped and
 //! the log-router reported its log drained. Only then do `ps`, `wait` and `stop` see it ended,
 //! so every byte it wrote is in its log file by that time.
 
-use proto::api::{Command, ContainerInfo, ContainerState, Reason, SinkDrops};
+use proto::api::{Command, ContainerInfo, ContainerState, SinkDrops};
+use proto::exit::attribute;
 use proto::router::SinkSpec;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// How container-init ended, as waitpid(2) reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InitExit {
-    /// `exit(code)`: the workload's status as carried by container-init.
-    Code(i32),
-    /// Ended by this signal number.
-    Signal(i32),
-}
+pub use proto::exit::InitExit;
 
 /// The supervisor's record of one container.
 #[derive(Debug)]
@@ -126,10 +120,7 @@ impl Container {
         let (state, reason) = attribute(exit, self.stop_requested, self.hard_limit_killed);
         self.info.state = state;
         self.info.reason = Some(reason);
-        self.info.exit_status = Some(match exit {
-            InitExit::Code(c) => c,
-            InitExit::Signal(s) => 128 + s,
-        });
+        self.info.exit_status = Some(exit.status());
         self.info.ended_at_ms = Some(now_ms());
         self.kill_deadline = None;
         self.output = None;
@@ -139,27 +130,6 @@ impl Container {
     /// Records the latest drop counters of one sink.
     pub fn set_drops(&mut self, drops: Vec<SinkDrops>) {
         self.info.dropped = drops;
-    }
-}
-
-/// Decides the final state and reason: `stopped` when a stop was requested; hard-limit kill
-/// when the monitor reported one or, failing that, SIGKILL with no stop requested; otherwise
-/// the exit code or signal.
-pub fn attribute(
-    exit: InitExit,
-    stop_requested: bool,
-    hard_killed: bool,
-) -> (ContainerState, Reason) {
-    const SIGKILL: i32 = 9;
-    if stop_requested {
-        (ContainerState::Stopped, Reason::Stopped)
-    } else if hard_killed || exit == InitExit::Signal(SIGKILL) {
-        (ContainerState::Killed, Reason::HardLimitKilled)
-    } else {
-        match exit {
-            InitExit::Code(c) => (ContainerState::Exited, Reason::Exit(c)),
-            InitExit::Signal(s) => (ContainerState::Exited, Reason::Signal(s)),
-        }
     }
 }
 
@@ -230,39 +200,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attribution_rules() {
-        use ContainerState as S;
-        assert_eq!(
-            attribute(InitExit::Code(0), false, false),
-            (S::Exited, Reason::Exit(0))
-        );
-        assert_eq!(
-            attribute(InitExit::Code(137), false, false),
-            (S::Exited, Reason::Exit(137))
-        );
-        assert_eq!(
-            attribute(InitExit::Signal(9), true, false),
-            (S::Stopped, Reason::Stopped)
-        );
-        assert_eq!(
-            attribute(InitExit::Code(143), true, true),
-            (S::Stopped, Reason::Stopped)
-        );
-        assert_eq!(
-            attribute(InitExit::Signal(9), false, false),
-            (S::Killed, Reason::HardLimitKilled)
-        );
-        assert_eq!(
-            attribute(InitExit::Code(137), false, true),
-            (S::Killed, Reason::HardLimitKilled)
-        );
-        assert_eq!(
-            attribute(InitExit::Signal(15), false, false),
-            (S::Exited, Reason::Signal(15))
-        );
-    }
 
     fn sample(id: &str) -> Container {
         let (a, b) = nix::unistd::pipe().unwrap();
