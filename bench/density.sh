@@ -5,6 +5,12 @@
 #     every one has returned (start returns once the container runs), checked with ps;
 #     peers `crun run -d` / `runc run -d` (bench/oci_density.sh, which also times their
 #     `list` at N).
+#     During the last repetition, `engine ps` is sent again and again from 50 ms into the
+#     burst until every start has returned: each answer's wall time (client exec included).
+#  c) `engine ps` while a start is stuck: a container whose rootfs is on a FUSE mount that
+#     never answers (bench/helpers/fuse_hang.py) is started in the background; 20 `engine ps`
+#     meanwhile, each timed; then the mount is released (the start fails) and one more
+#     container must still start.
 #  b) at 10, 100 and 500 live containers (`sleep 1000`, started 8 at a time): `engine ps`
 #     and `engine ps --format json` latency (hyperfine), supervisor and log-router VmRSS,
 #     threads and open fds, container-init VmRSS, RssAnon and Pss (every init), and at 0 as
@@ -32,10 +38,20 @@ stop_all() {
         xargs -r -P 16 -I{} timeout 60 "$ENGINE" stop --time 1 {} >/dev/null 2>&1 || true
 }
 
+# time_ps: one `engine ps`, its wall time in µs on stdout (the answer itself is dropped).
+time_ps() {
+    local t0 t1
+    t0=$(now_ns)
+    "$ENGINE" ps >/dev/null 2>&1 || true
+    t1=$(now_ns)
+    echo $(((t1 - t0) / 1000))
+}
+
 # --- a) concurrent starts ---------------------------------------------------------------
 sup_start || die "the engine supervisor is needed"
 dirs=$(empty_rootfs_dirs "$n_conc" conc)
 conc=()
+burst_ps=()
 for ((r = 0; r < reps; r++)); do
     t0=$(now_ns)
     pids=()
@@ -43,6 +59,16 @@ for ((r = 0; r < reps; r++)); do
         start_one "c$r-$i" "$dirs/$i" &
         pids+=($!)
     done
+    if ((r == reps - 1)); then
+        sleep 0.05
+        while :; do
+            left=0
+            for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1 && break; done
+            ((left)) || break
+            burst_ps+=("$(time_ps)")
+        done
+        log "engine ps during the burst: ${#burst_ps[@]} answers, µs: ${burst_ps[*]:0:10}..."
+    fi
     wait "${pids[@]}" || true # not a bare wait: the supervisor is a job of this shell too
     t1=$(now_ns)
     got=$(running_count)
@@ -55,6 +81,29 @@ for ((r = 0; r < reps; r++)); do
     fi
     stop_all
 done
+
+# --- c) ps while a start is stuck on a filesystem that never answers ---------------------
+stuck_ps=()
+stuck_note=""
+hang=$raw/hang
+mkdir -p "$hang"
+coproc HANG { python3 "$BENCH_DIR/helpers/fuse_hang.py" "$hang" 2>&1; }
+if read -r -t 10 line <&"${HANG[0]}" && [[ $line == mounted ]]; then
+    timeout 120 "$ENGINE" start stuck "$hang" -- /bin/true >"$raw/stuck.out" 2>&1 &
+    stuck_pid=$!
+    sleep 0.2
+    for ((i = 0; i < 20; i++)); do stuck_ps+=("$(time_ps)"); done
+    log "engine ps during a stuck start, µs: ${stuck_ps[*]}"
+    mkdir -p "$raw/after"
+    eval "exec ${HANG[1]}>&-" # EOF: the helper aborts the FUSE connection and detaches it
+    wait "$stuck_pid" || true
+    timeout 60 "$ENGINE" start after "$raw/after" -- /bin/true >/dev/null 2>&1 ||
+        stuck_note="a start after the stuck one failed"
+else
+    stuck_note="no FUSE mount (${line:-no output})"
+    log "stuck start: $stuck_note"
+fi
+wait "$HANG_PID" 2>/dev/null || true
 sup_stop
 
 oci='{}'
@@ -120,10 +169,14 @@ sup_stop
 write_json "$OUT/density.json" "$(jq -n --argjson meta "$(meta_json density "bash bench/density.sh")" \
     --argjson n "$n_conc" --argjson conc "$(json_array "${conc[@]}")" --argjson oci "$oci" \
     --slurpfile ps_conc "$raw/engine-ps-conc.json" \
+    --argjson burst_ps "$(json_array "${burst_ps[@]}")" \
+    --argjson stuck_ps "$(json_array "${stuck_ps[@]}")" --arg stuck_note "$stuck_note" \
     --argjson snaps "[$(IFS=,; echo "${snaps[*]}")]" \
     '$meta + {concurrent: {containers: $n,
         all_running_us: {engine: $conc, crun: ($oci.crun.all_running_us // null),
                          runc: ($oci.runc.all_running_us // null)},
         list: {engine: ($ps_conc[0].results[0] // null), crun: ($oci.crun.list_at_n // null),
-               runc: ($oci.runc.list_at_n // null)}},
+               runc: ($oci.runc.list_at_n // null)},
+        ps_during_burst_us: $burst_ps},
+      stuck_start: {ps_us: $stuck_ps, note: $stuck_note},
       levels: $snaps}')"

@@ -217,6 +217,43 @@ class Report:
             else:
                 self.target(f"engine run ≤ {factor}× {label}", "—", None)
 
+    def responsiveness(self, s, doc, conc, eng, n):
+        """`engine ps` during a burst of starts and during a stuck start; the targets of the
+        concurrent-start figure (≤ 0.5× crun; ps answered within 10 ms throughout)."""
+        crun = conc["all_running_us"].get("crun")
+        if eng and crun:
+            ratio = quantile(eng, 0.5) / quantile(crun, 0.5)
+            self.target(f"{n} concurrent starts ≤ 0.5× crun", f"{ratio:.2f}×", ratio <= 0.5)
+        else:
+            self.target(f"{n} concurrent starts ≤ 0.5× crun", "—", None)
+        burst = conc.get("ps_during_burst_us") or []
+        stuck = (doc.get("stuck_start") or {}).get("ps_us") or []
+        note = (doc.get("stuck_start") or {}).get("note") or ""
+        s += [
+            "",
+            "`engine ps` answered while other clients wait (each call's wall time, client exec "
+            "included, ms): during the last burst of starts (from 50 ms in until every start "
+            "has returned), and while one start is stuck on a rootfs on a FUSE mount that never "
+            "answers (`bench/helpers/fuse_hang.py`).",
+            "",
+        ]
+        rows = []
+        for name, v in [("during the burst of starts", burst), ("during a stuck start", stuck)]:
+            t = summary(v)
+            if not t:
+                rows.append([name, "not measured", "", "", ""])
+                continue
+            rows.append([name, t["n"], f"{t['median'] / 1e3:.2f}", f"{t['p90'] / 1e3:.2f}", f"{t['max'] / 1e3:.2f}"])
+        s.append(table(["when", "calls", "median", "p90", "max"], rows))
+        if note:
+            s += ["", f"Stuck start: {note}."]
+        for name, v in [("burst of starts", burst), ("stuck start", stuck)]:
+            if v:
+                worst = max(v) / 1e3
+                self.target(f"engine ps ≤ 10 ms during a {name}", f"max {worst:.2f} ms", worst <= 10)
+            else:
+                self.target(f"engine ps ≤ 10 ms during a {name}", "—", None)
+
     # -- figure 2 ------------------------------------------------------------------------
     def density(self):
         doc = load(self.dir, "density")
@@ -269,6 +306,7 @@ class Report:
             )
             lrows.append([f"`{cmd}`", ms(t["median"]), f"{ms(t['p25'])}–{ms(t['p75'])}", ratio])
         s.append(table(["command", "median", "spread (IQR)", "engine ÷ peer"], lrows))
+        self.responsiveness(s, doc, conc, eng, n)
 
         levels = doc["levels"]
         s += [

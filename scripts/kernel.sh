@@ -19,8 +19,10 @@ JOBS=${JOBS:-$(nproc)}
 
 # The config fragment merged over allnoconfig: what the VM needs (serial console, 9p root from
 # the host, virtio), what the engine needs (namespaces, overlayfs, tmpfs, unix sockets, ELF
-# and #! binaries), Rust, and the debug checks the tests grep for (lockdep, atomic-sleep,
-# kmemleak through debugfs).
+# and #! binaries; seccomp, POSIX mqueue, the cgroup v2 memory, pids and cpu controllers, BPF
+# device programs), Rust, and the debug checks the tests grep for (lockdep, atomic-sleep,
+# kmemleak through debugfs, Rust overflow checks and debug assertions, debug objects for work
+# items and timers, KFENCE, hung-task detection).
 FRAGMENT='CONFIG_64BIT=y
 CONFIG_SMP=y
 CONFIG_PRINTK=y
@@ -77,6 +79,22 @@ CONFIG_DEBUG_LIST=y
 CONFIG_PROVE_LOCKING=y
 CONFIG_DEBUG_ATOMIC_SLEEP=y
 CONFIG_DEBUG_KMEMLEAK=y
+CONFIG_RUST_OVERFLOW_CHECKS=y
+CONFIG_RUST_DEBUG_ASSERTIONS=y
+CONFIG_DEBUG_OBJECTS=y
+CONFIG_DEBUG_OBJECTS_WORK=y
+CONFIG_DEBUG_OBJECTS_TIMERS=y
+CONFIG_KFENCE=y
+CONFIG_DETECT_HUNG_TASK=y
+CONFIG_SECCOMP=y
+CONFIG_SECCOMP_FILTER=y
+CONFIG_POSIX_MQUEUE=y
+CONFIG_CGROUP_PIDS=y
+CONFIG_CGROUP_SCHED=y
+CONFIG_FAIR_GROUP_SCHED=y
+CONFIG_CFS_BANDWIDTH=y
+CONFIG_BPF_SYSCALL=y
+CONFIG_CGROUP_BPF=y
 '
 
 src_version() {

@@ -1,15 +1,15 @@
 //! A blocking client of the supervisor's socket: one frame out, one frame back.
 
 use anyhow::{bail, Context, Result};
-use proto::api::{ContainerInfo, ErrorBody, ErrorCode, Request, RequestFrame, Response};
-use proto::frame;
+use proto::api::{ContainerInfo, ErrorBody, Request, RequestFrame, Response};
+use proto::frame::channel::{CallError, FrameClient};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 /// A connection to the supervisor.
 #[derive(Debug)]
 pub struct Client {
-    stream: UnixStream,
+    channel: FrameClient<UnixStream, RequestFrame, Response>,
 }
 
 impl Client {
@@ -24,7 +24,9 @@ impl Client {
                 socket.display()
             )
         })?;
-        Ok(Self { stream })
+        Ok(Self {
+            channel: FrameClient::new(stream),
+        })
     }
 
     /// Sends a request and reads its answer; an error answer becomes an `Err` with the
@@ -33,16 +35,17 @@ impl Client {
     /// # Errors
     /// Transport failures and error answers.
     pub fn call(&mut self, request: Request) -> Result<Response> {
-        let sent = frame::write_frame(&mut self.stream, &RequestFrame::new(request));
         // A refused client (e.g. wrong uid) is answered and closed before its request is
-        // read: read that answer before reporting the failed send.
-        let read: Result<Option<Response>, _> =
-            frame::read_frame_with_limit(&mut self.stream, frame::MAX_RESPONSE_LEN);
-        let resp = match (sent, read) {
-            (_, Ok(Some(resp))) => resp,
-            (Err(e), _) => return Err(e).context("cannot send request to the supervisor"),
-            (Ok(()), Ok(None)) => bail!("the supervisor closed the connection"),
-            (Ok(()), Err(e)) => return Err(e).context("cannot read the supervisor's answer"),
+        // read: `call` reads that answer before reporting a failed send.
+        let resp = match self.channel.call(&RequestFrame::new(request)) {
+            Ok(resp) => resp,
+            Err(CallError::Send(e)) => {
+                return Err(e).context("cannot send request to the supervisor")
+            }
+            Err(CallError::Closed) => bail!("the supervisor closed the connection"),
+            Err(CallError::Receive(e)) => {
+                return Err(e).context("cannot read the supervisor's answer")
+            }
         };
         match resp {
             Response::Error(e) => Err(Refused(e).into()),
@@ -67,12 +70,8 @@ impl Client {
 #[error("{}", .0.message)]
 pub struct Refused(pub ErrorBody);
 
-/// The exit status of the CLI for an error: 127 when the container's program was not found,
-/// 126 when it could not be executed (as `docker run` and a shell exit), 1 otherwise.
+/// The exit status of the CLI for an error: [`proto::exit::error_status`] of the supervisor's
+/// error class when `e` is an error answer, of none otherwise.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
-    match e.downcast_ref::<Refused>().map(|r| r.0.code) {
-        Some(ErrorCode::CommandNotFound) => 127,
-        Some(ErrorCode::CommandNotExecutable) => 126,
-        _ => 1,
-    }
+    proto::exit::error_status(e.downcast_ref::<Refused>().map(|r| r.0.code))
 }

@@ -20,7 +20,7 @@ fn main() {
     let code = match engine_cli::run(&cli) {
         Ok(code) => code,
         // The reader went away (`engine ps | head`): end quietly, as a SIGPIPE'd tool would.
-        Err(e) if broken_pipe(&e) => 128 + 13,
+        Err(e) if broken_pipe(&e) => proto::exit::signal_status(nix::libc::SIGPIPE),
         Err(e) => {
             eprintln!("engine: {}", one_line(&e));
             engine_cli::client::exit_code(&e)

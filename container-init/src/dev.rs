@@ -3,7 +3,7 @@
 //! not permitted), the usual `/proc/self/fd` symlinks, `/dev/pts` (a new devpts instance)
 //! and a `/dev/shm` tmpfs.
 
-use crate::rootfs::{mount_fs, Context, RootfsError};
+use crate::mount::{mount_fs, Context, RootfsError};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use std::os::unix::fs::PermissionsExt;

@@ -1,22 +1,22 @@
 //! `container-init`: PID 1 of a container, tini-style and small (no event loop).
 //!
-//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (see
-//! [`args`] for its command line). It builds the container's root filesystem
-//! ([`rootfs`], [`dev`]), sets the hostname to the container id, starts the workload as its
-//! child ([`workload`]), reports the outcome on the ready pipe ([`ready`]), then reaps and
-//! forwards signals until the workload ends ([`reaper`]) and exits with its status.
+//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (its command
+//! line and ready-pipe report are [`proto::init`]). It builds the container's root filesystem
+//! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
+//! id, starts the workload as its child ([`workload`]), reports the outcome on the ready pipe
+//! ([`ready`]), then reaps and forwards signals until the workload ends ([`reaper`]) and exits
+//! with its status.
 
-pub mod args;
 pub mod dev;
+pub mod mount;
 pub mod ready;
 pub mod reaper;
 pub mod rootfs;
 pub mod workload;
 
+use proto::exit::{EXIT_SETUP_FAILED, EXIT_USAGE};
+use proto::init::args::{find_ready_fd, InitArgs};
 use std::ffi::OsString;
-
-/// Exit status when the container could not be set up (as `docker run` uses 125).
-pub const EXIT_SETUP: i32 = 125;
 
 /// A set-up step before the workload runs failed; its `Display` is the one-line report.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum InitError {
     },
     /// Building the root filesystem failed.
     #[error(transparent)]
-    Rootfs(#[from] rootfs::RootfsError),
+    Rootfs(#[from] mount::RootfsError),
     /// The workload could not be started.
     #[error(transparent)]
     Workload(#[from] workload::WorkloadError),
@@ -43,7 +43,7 @@ impl InitError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Workload(e) => e.exit_code(),
-            _ => EXIT_SETUP,
+            _ => EXIT_SETUP_FAILED,
         }
     }
 }
@@ -58,7 +58,7 @@ fn cloexec_from_3() -> nix::Result<()> {
 }
 
 /// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
-fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
+fn set_up(args: &InitArgs) -> Result<nix::unistd::Pid, InitError> {
     // Block first: as PID 1, a signal with the default disposition would be dropped.
     reaper::block_all().map_err(|source| InitError::Sys {
         what: "block signals",
@@ -79,11 +79,12 @@ fn set_up(args: &args::InitArgs) -> Result<nix::unistd::Pid, InitError> {
 }
 
 /// Runs `container-init` with the arguments after the program name; returns the process exit
-/// status: the workload's (code, or 128 + signal), [`EXIT_SETUP`] or 126/127 when set-up
-/// failed (reported on the ready pipe), 2 for a malformed command line.
+/// status: the workload's ([`proto::exit::InitExit::status`]), [`EXIT_SETUP_FAILED`] or
+/// [`proto::exit::exec_error_status`] when set-up failed (reported on the ready pipe),
+/// [`EXIT_USAGE`] for a malformed command line.
 pub fn run(raw: Vec<OsString>) -> i32 {
-    let ready_fd = args::find_ready_fd(&raw);
-    let args = match args::parse(raw) {
+    let ready_fd = find_ready_fd(&raw);
+    let args = match InitArgs::parse(raw) {
         Ok(a) => a,
         Err(e) => {
             let msg = format!("container-init: {e}");
@@ -92,7 +93,7 @@ pub fn run(raw: Vec<OsString>) -> i32 {
                 Some(fd) => unsafe { ready::Ready::from_raw(fd) }.fail(&msg),
                 None => eprintln!("{msg}"),
             }
-            return 2;
+            return EXIT_USAGE;
         }
     };
     // SAFETY: the supervisor passed this descriptor for us to own; nothing else uses it.

@@ -1,5 +1,6 @@
-//! The ready pipe to the supervisor: closed with nothing written once the workload runs, or
-//! carrying one line that says why the container could not be set up.
+//! `container-init`'s end of the ready pipe to the supervisor: closed with nothing written once
+//! the workload runs, or carrying one line that says why the container could not be set up
+//! (the format is [`proto::init::report`]).
 
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -23,12 +24,12 @@ impl Ready {
         drop(self);
     }
 
-    /// Reports a setup failure as one line (newlines in `message` become spaces) and closes
+    /// Reports a setup failure as one line ([`proto::init::report::failure_line`]) and closes
     /// the pipe. A write error is ignored: the supervisor then sees the init exit instead.
     pub fn fail(mut self, message: &str) {
-        let mut line = message.replace(['\n', '\r'], " ");
-        line.push('\n');
-        let _ = self.0.write_all(line.as_bytes());
+        let _ = self
+            .0
+            .write_all(&proto::init::report::failure_line(message));
     }
 }
 

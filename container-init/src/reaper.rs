@@ -2,12 +2,13 @@
 //! every exited process (orphaned grandchildren included) with `waitpid(-1, WNOHANG)`; on a
 //! termination or user signal forward it to every process of the container (`kill(-1, sig)`
 //! from PID 1 reaches all others in the PID namespace). Returns when the main workload process
-//! has ended, with its exit code, or 128 + signal.
+//! has ended, with its status ([`InitExit::status`]: the exit code, or 128 + signal).
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use proto::exit::InitExit;
 
 /// Signals forwarded to the container's processes.
 pub const FORWARDED: [Signal; 6] = [
@@ -64,22 +65,15 @@ pub fn default_dispositions() {
     }
 }
 
-/// Exit status as a shell reports it: the exit code, or 128 + the signal number.
-pub fn exit_code(status: WaitStatus) -> Option<i32> {
-    match status {
-        WaitStatus::Exited(_, code) => Some(code),
-        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
-        _ => None,
-    }
-}
-
 /// Reaps every exited child; returns the main child's exit code once it has been reaped.
 fn reap_all(main: Pid) -> Option<i32> {
     let mut main_code = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return main_code,
-            Ok(status) if status.pid() == Some(main) => main_code = exit_code(status),
+            Ok(status) if status.pid() == Some(main) => {
+                main_code = InitExit::from_wait(status).map(InitExit::status)
+            }
             Ok(_) | Err(Errno::EINTR) => {}
             // No other error is possible for waitpid(-1, WNOHANG); give up on the main child
             // rather than spin.
@@ -116,21 +110,5 @@ pub fn run(main: Pid) -> i32 {
             // ESRCH (nobody left) is expected and harmless.
             let _ = nix::sys::signal::kill(Pid::from_raw(-1), *fwd);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_shell_convention() {
-        let p = Pid::from_raw(5);
-        assert_eq!(exit_code(WaitStatus::Exited(p, 3)), Some(3));
-        assert_eq!(
-            exit_code(WaitStatus::Signaled(p, Signal::SIGKILL, false)),
-            Some(137)
-        );
-        assert_eq!(exit_code(WaitStatus::StillAlive), None);
     }
 }

@@ -10,10 +10,11 @@
 //!    tmpfs inside the merged tree;
 //! 5. `pivot_root(".", ".")` then a lazy unmount of the old root, `chdir("/")`.
 
+use crate::mount::{ensure_dir, mount_fs, Context, RootfsError};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstat, Mode};
-use nix::unistd::{chdir, mkdir, pivot_root};
+use nix::unistd::{chdir, pivot_root};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -21,61 +22,6 @@ use std::path::{Path, PathBuf};
 const SCRATCH: &str = "/tmp";
 /// The merged overlay, the future `/`.
 const MERGED: &str = "/tmp/root";
-
-/// A step of the rootfs setup failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{what}: {source}")]
-pub struct RootfsError {
-    /// What was being done, with the paths involved.
-    pub what: String,
-    /// The errno.
-    #[source]
-    pub source: nix::Error,
-}
-
-/// Attaches a description to a failed system call.
-pub(crate) trait Context<T> {
-    /// Wraps the error with `what()`.
-    fn context(self, what: impl FnOnce() -> String) -> Result<T, RootfsError>;
-}
-
-impl<T> Context<T> for nix::Result<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T, RootfsError> {
-        self.map_err(|source| RootfsError {
-            what: what(),
-            source,
-        })
-    }
-}
-
-impl<T> Context<T> for std::io::Result<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T, RootfsError> {
-        self.map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-            .context(what)
-    }
-}
-
-/// Mounts a fresh filesystem of type `fstype` (source name = type) at `target`, creating
-/// the directory `target` with `dir_mode` first if it is missing.
-pub(crate) fn mount_fs(
-    fstype: &str,
-    target: &Path,
-    dir_mode: u32,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> Result<(), RootfsError> {
-    ensure_dir(target, dir_mode)?;
-    mount(Some(fstype), target, Some(fstype), flags, data)
-        .context(|| format!("mount {fstype} on {}", target.display()))
-}
-
-/// Creates directory `path` with `mode` unless it already exists.
-pub(crate) fn ensure_dir(path: &Path, mode: u32) -> Result<(), RootfsError> {
-    match mkdir(path, Mode::from_bits_truncate(mode)) {
-        Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
-        Err(e) => Err(e).context(|| format!("mkdir {}", path.display())),
-    }
-}
 
 fn open_layer(role: &str, path: &Path) -> Result<OwnedFd, RootfsError> {
     open(

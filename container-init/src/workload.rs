@@ -25,18 +25,10 @@ pub struct WorkloadError {
 }
 
 impl WorkloadError {
-    /// Exit status of `container-init` for this failure, as a shell reports it: 127 when the
-    /// program is not found, 126 when it cannot be executed (`EACCES`, `ENOEXEC`: not
-    /// executable, a directory, an unknown binary format), 125 otherwise.
+    /// Exit status of `container-init` for this failure:
+    /// [`proto::exit::exec_error_status`] of its cause.
     pub fn exit_code(&self) -> i32 {
-        if self.source.raw_os_error() == Some(libc::ENOEXEC) {
-            return 126;
-        }
-        match self.source.kind() {
-            io::ErrorKind::NotFound => 127,
-            io::ErrorKind::PermissionDenied => 126,
-            _ => 125,
-        }
+        proto::exit::exec_error_status(&self.source)
     }
 }
 

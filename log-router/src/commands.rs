@@ -15,14 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 impl Router {
     pub(crate) fn on_packet(&mut self, p: Packet) {
-        let msg = match p.message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(error = %e, "ignoring a control packet");
-                return;
-            }
-        };
-        match msg {
+        match p.message {
             ToRouter::Configure { sinks } => {
                 let answer = match self.plans(&sinks) {
                     Ok(plans) => {

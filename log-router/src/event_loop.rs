@@ -12,7 +12,7 @@ use crate::worker::{Notifier, WorkerEvent};
 use crossbeam_channel::Receiver;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use proto::router::FromRouter;
+use proto::router::{ChannelError, FromRouter};
 use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
@@ -37,6 +37,15 @@ pub enum RouterError {
         /// The error.
         #[source]
         source: io::Error,
+    },
+    /// The control socket cannot be used.
+    #[error("{what}: {source}")]
+    Control {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: ChannelError,
     },
 }
 
@@ -84,7 +93,10 @@ pub fn run(control: OwnedFd, dirs: Vec<PathBuf>) -> Result<(), RouterError> {
     let poll = Poll::new().map_err(io_err("creating the poller"))?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_err("creating the waker"))?);
     let (tx, events) = crossbeam_channel::unbounded();
-    let control = Control::new(control).map_err(io_err("preparing the control socket"))?;
+    let control = Control::new(control).map_err(|source| RouterError::Control {
+        what: "preparing the control socket",
+        source,
+    })?;
     poll.registry()
         .register(
             &mut SourceFd(&control.raw_fd()),
@@ -179,7 +191,7 @@ impl Router {
         if !self.control_open {
             return;
         }
-        if let Err(e) = self.control.send(&msg) {
+        if let Err(e) = self.control.send(msg) {
             self.control_lost(e);
         }
     }
@@ -192,7 +204,7 @@ impl Router {
         }
     }
 
-    pub(crate) fn control_lost(&mut self, e: io::Error) {
+    pub(crate) fn control_lost(&mut self, e: ChannelError) {
         if self.control_open {
             if self.shutting_down {
                 tracing::debug!(error = %e, "control socket closed after shutdown");
@@ -212,6 +224,9 @@ impl Router {
             match self.control.recv() {
                 Ok(Some(p)) => self.on_packet(p),
                 Ok(None) => return,
+                Err(e) if e.is_packet_error() => {
+                    tracing::error!(error = %e, "ignoring a control packet");
+                }
                 Err(e) => self.control_lost(e),
             }
         }

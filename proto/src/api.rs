@@ -141,8 +141,8 @@ impl ContainerState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// The workload exited with this code (container-init carries 128+signal when the
-    /// workload was signalled).
+    /// The workload exited with this code (container-init carries
+    /// [`crate::exit::signal_status`] when the workload was signalled).
     Exit(i32),
     /// container-init itself was ended by this signal.
     Signal(i32),
@@ -202,7 +202,8 @@ pub struct ContainerInfo {
     pub rootfs: String,
     /// The workload.
     pub command: Command,
-    /// Status a `run` client exits with: the exit code, or 128+signal. `None` while it runs.
+    /// Status a `run` client exits with: [`crate::exit::InitExit::status`] of container-init's
+    /// end (the exit code, or 128 + signal). `None` while it runs.
     pub exit_status: Option<i32>,
     /// Drop counters of non-blocking sinks (empty when nothing was ever dropped).
     #[serde(default)]
@@ -230,10 +231,11 @@ pub enum ErrorCode {
     /// Creating the container failed.
     SpawnFailed,
     /// The container was set up but its program was not found in the rootfs (or `$PATH`).
-    /// `engine run`/`start` exit 127 for it, as `docker run` and a shell do.
+    /// `engine run`/`start` exit [`crate::exit::EXIT_COMMAND_NOT_FOUND`] for it.
     CommandNotFound,
     /// The container was set up but its program could not be executed (not executable, a
-    /// directory, a bad binary format). `engine run`/`start` exit 126, as `docker run` does.
+    /// directory, a bad binary format). `engine run`/`start` exit
+    /// [`crate::exit::EXIT_COMMAND_NOT_EXECUTABLE`].
     CommandNotExecutable,
     /// Any other failure inside the supervisor.
     Internal,

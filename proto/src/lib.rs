@@ -6,9 +6,14 @@
 //! - [`kmod_abi`]: the ioctl ABI of `/dev/container_monitor`; the kernel module compiles the
 //!   very same file, so both sides share one definition.
 //! - [`limits`]: validation rules for container ids and resource options.
+//! - [`init`]: `container-init`'s command line and ready-pipe report.
+//! - [`exit`]: every exit-status rule (125/126/127, 128 + signal, the CLI's statuses, how a
+//!   container's end is attributed).
 
 pub mod api;
+pub mod exit;
 pub mod frame;
+pub mod init;
 pub mod kmod_abi;
 pub mod limits;
 pub mod router;

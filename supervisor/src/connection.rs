@@ -1,9 +1,11 @@
-//! One client connection on the supervisor's socket: non-blocking reads into a frame decoder,
-//! queued response frames, and the request it is waiting to answer (`wait`, `stop`).
+//! One client connection on the supervisor's socket: non-blocking reads into a frame reader,
+//! queued response frames (both `proto::frame::channel`), and the request it is waiting to
+//! answer (`wait`, `stop`).
 
 use proto::api::{RequestFrame, Response};
-use proto::frame::{self, FrameDecoder, FrameError};
-use std::io::{self, Read, Write};
+use proto::frame::channel::{Fill, FrameReader, FrameWriter};
+use proto::frame::{self, FrameError};
+use std::io;
 
 /// A request whose answer comes later: the container has not ended yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +28,14 @@ pub enum Incoming {
 pub struct Connection {
     /// The socket.
     pub stream: mio::net::UnixStream,
-    decoder: FrameDecoder,
-    out: Vec<u8>,
+    reader: FrameReader<RequestFrame>,
+    writer: FrameWriter<Response>,
     /// The request waiting for a container to end, if any; later requests wait behind it.
     pub pending: Option<Pending>,
-    /// Close once `out` is flushed (after a protocol error).
+    /// Close once queued output is flushed (after a protocol error).
     pub close_after_flush: bool,
     /// The peer closed its side.
     pub peer_closed: bool,
-    /// Set when the connection's protocol stream is broken (oversized frame): stop decoding.
-    broken: bool,
 }
 
 impl Connection {
@@ -43,12 +43,11 @@ impl Connection {
     pub fn new(stream: mio::net::UnixStream) -> Self {
         Self {
             stream,
-            decoder: FrameDecoder::new(),
-            out: Vec::new(),
+            reader: FrameReader::new(),
+            writer: FrameWriter::new(frame::MAX_RESPONSE_LEN),
             pending: None,
             close_after_flush: false,
             peer_closed: false,
-            broken: false,
         }
     }
 
@@ -57,60 +56,33 @@ impl Connection {
     /// # Errors
     /// An I/O error other than `WouldBlock` (the connection should be dropped).
     pub fn fill(&mut self) -> io::Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.peer_closed = true;
-                    return Ok(());
-                }
-                Ok(n) => {
-                    if !self.broken {
-                        self.decoder.push(&buf[..n]);
-                    }
-                    // Do not buffer without bound behind an oversized header.
-                    if self.decoder.buffered() > frame::MAX_FRAME_LEN + frame::HEADER_LEN {
-                        return Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        if self.reader.fill(&mut self.stream)? == Fill::PeerClosed {
+            self.peer_closed = true;
         }
+        Ok(())
     }
 
     /// The next complete request, unless one is pending or the stream is broken.
     pub fn next_request(&mut self) -> Option<Incoming> {
-        if self.pending.is_some() || self.broken || self.close_after_flush {
+        if self.pending.is_some() || self.close_after_flush {
             return None;
         }
-        match self.decoder.next_body() {
-            Ok(None) => None,
-            Ok(Some(body)) => Some(match frame::decode::<RequestFrame>(&body) {
-                Ok(req) => Incoming::Request(req),
-                Err(e) => Incoming::Malformed(e),
-            }),
-            Err(e) => {
-                self.broken = true;
-                Some(Incoming::Malformed(e))
-            }
-        }
+        self.reader.next_frame().map(|frame| match frame {
+            Ok(req) => Incoming::Request(req),
+            Err(e) => Incoming::Malformed(e),
+        })
     }
 
     /// Queues a response frame and tries to send it.
     pub fn respond(&mut self, response: &Response) {
-        match frame::encode_with_limit(response, frame::MAX_RESPONSE_LEN) {
-            Ok(bytes) => self.out.extend_from_slice(&bytes),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode response");
-                let fallback = Response::error(
-                    proto::api::ErrorCode::Internal,
-                    format!("the answer cannot be sent: {e}"),
-                );
-                if let Ok(bytes) = frame::encode(&fallback) {
-                    self.out.extend_from_slice(&bytes);
-                }
+        if let Err(e) = self.writer.push(response) {
+            tracing::error!(error = %e, "cannot encode response");
+            let fallback = Response::error(
+                proto::api::ErrorCode::Internal,
+                format!("the answer cannot be sent: {e}"),
+            );
+            if let Err(e) = self.writer.push(&fallback) {
+                tracing::error!(error = %e, "cannot encode the error answer either");
             }
         }
         let _ = self.flush();
@@ -121,23 +93,12 @@ impl Connection {
     /// # Errors
     /// An I/O error other than `WouldBlock`.
     pub fn flush(&mut self) -> io::Result<()> {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.writer.flush(&mut self.stream)
     }
 
     /// Whether bytes are still queued for the peer.
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty()
+        self.writer.queued() > 0
     }
 
     /// Whether the connection is finished and can be dropped.

@@ -7,6 +7,12 @@
 //! exiting and as [`Inbox::closed`] from [`RouterLink::read_messages`]; on either, call
 //! [`RouterLink::restart`] once with every container whose `Drained` has not been seen.
 //!
+//! The supervisor's loop never waits on the router: it uses [`RouterLink::respawn`] (start a
+//! new router and send `Configure`, its `Ready` read later), [`RouterLink::send_message`]
+//! (`Validate`, `Shutdown`: answers read later) and [`RouterLink::kill`]. The waiting forms
+//! ([`RouterLink::validate`], [`RouterLink::restart`], [`RouterLink::shutdown`]) are for tests
+//! and tools.
+//!
 //! Sends block (at most [`SEND_TIMEOUT`]); reads never block. Register the link with the
 //! supervisor's poller through [`RouterLink::register`], which also re-registers the new socket
 //! after a restart.
@@ -14,15 +20,9 @@
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{
-    recv, sendmsg, setsockopt, socketpair, sockopt, AddressFamily, ControlMessage, MsgFlags,
-    SockFlag, SockType,
-};
-use nix::sys::time::TimeVal;
-use proto::router::{decode, encode, FromRouter, SinkSpec, ToRouter, MAX_CONTROL_LEN};
-use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use proto::router::channel::pair;
+use proto::router::{ChannelError, FromRouter, SinkSpec, SupervisorEnd, ToRouter};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,8 +30,6 @@ use std::time::{Duration, Instant};
 
 /// File name of the router binary.
 pub const ROUTER_BINARY: &str = "log-router";
-/// Environment variable naming the directory of helper binaries and built-in sinks.
-pub const LIBEXEC_ENV: &str = "ENGINE_LIBEXEC_DIR";
 /// Longest wait for the router's answer to `Configure`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a control send may block (the router reads its socket promptly).
@@ -40,12 +38,9 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Errors of the router link.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
-    /// The router binary is not where it should be.
-    #[error("log-router binary not found (looked for {0})")]
-    NotFound(String),
     /// The socketpair or its options could not be set up.
     #[error("control socket: {0}")]
-    Socket(#[source] nix::Error),
+    Socket(#[source] Errno),
     /// The process could not be started.
     #[error("cannot start {path}: {source}")]
     Spawn {
@@ -64,12 +59,12 @@ pub enum RouterError {
     /// The router's end is closed (it exited or was killed).
     #[error("log-router closed the control socket")]
     Closed,
-    /// A control message could not be sent.
+    /// A control message could not be sent (no room within [`SEND_TIMEOUT`], socket error).
     #[error("cannot send to the log-router: {0}")]
-    Send(#[source] nix::Error),
+    Send(#[source] ChannelError),
     /// A control message could not be encoded or is too large.
     #[error("cannot encode a control message: {0}")]
-    Encode(String),
+    Encode(#[source] ChannelError),
     /// The router answered something unexpected.
     #[error("unexpected answer from the log-router: {0}")]
     Protocol(String),
@@ -104,34 +99,15 @@ pub struct Inbox {
 pub struct RouterLink {
     exe: PathBuf,
     sinks: Vec<SinkSpec>,
-    sock: OwnedFd,
+    sock: SupervisorEnd,
     pid: nix::unistd::Pid,
     closed: bool,
-    buf: Vec<u8>,
     poller: Option<(mio::Registry, Token)>,
+    /// Reports read while waiting for an answer, handed out by the next `read_messages`.
+    stash: Vec<FromRouter>,
 }
 
 impl RouterLink {
-    /// Finds `log-router` in `ENGINE_LIBEXEC_DIR`, else next to the running executable.
-    ///
-    /// # Errors
-    /// [`RouterError::NotFound`].
-    pub fn find_binary() -> Result<PathBuf, RouterError> {
-        let dir = match std::env::var_os(LIBEXEC_ENV).filter(|d| !d.is_empty()) {
-            Some(d) => PathBuf::from(d),
-            None => std::env::current_exe()
-                .ok()
-                .and_then(|e| e.parent().map(Path::to_path_buf))
-                .unwrap_or_default(),
-        };
-        let exe = dir.join(ROUTER_BINARY);
-        if exe.is_file() {
-            Ok(exe)
-        } else {
-            Err(RouterError::NotFound(exe.display().to_string()))
-        }
-    }
-
     /// Starts the router at `exe`, configures its default `sinks` and waits for `Ready`.
     ///
     /// # Errors
@@ -146,8 +122,8 @@ impl RouterLink {
             sock,
             pid,
             closed: false,
-            buf: vec![0; MAX_CONTROL_LEN + 1],
             poller: None,
+            stash: Vec::new(),
         };
         link.configure()?;
         Ok(link)
@@ -197,10 +173,10 @@ impl RouterLink {
             log_path: log_path.to_string_lossy().into_owned(),
             sinks: sinks.to_vec(),
         };
-        self.send(&msg, &[stdout.as_raw_fd(), stderr.as_raw_fd()])
+        self.send(&msg, &[stdout, stderr])
     }
 
-    /// Sends a control message without fds (`Validate`, `Shutdown`); the answer, if any,
+    /// Sends a control message without fds (`Validate`, `Shutdown`); its answer, if any,
     /// comes through [`RouterLink::read_messages`].
     ///
     /// # Errors
@@ -210,28 +186,90 @@ impl RouterLink {
         self.send(msg, &[])
     }
 
-    /// Reads every report available now, without blocking.
+    /// SIGKILLs the router if its end of the socket is still open (while it is open the
+    /// process is not reaped, so its pid cannot have been reused).
+    pub fn kill(&self) {
+        if !self.closed {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Replaces the router without waiting: kills the old one if it still runs, starts a new
+    /// one and sends it `Configure`. Its `Ready` (or `ConfigError`) comes through
+    /// [`RouterLink::read_messages`]; then hand it every container whose `Drained` has not
+    /// been seen. Read the old router's last reports before calling this.
+    ///
+    /// # Errors
+    /// As [`RouterLink::start`] before any answer; the link may be respawned again.
+    pub fn respawn(&mut self) -> Result<(), RouterError> {
+        self.kill();
+        self.replace_process()?;
+        let msg = ToRouter::Configure {
+            sinks: self.sinks.clone(),
+        };
+        self.send(&msg, &[])
+    }
+
+    /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
+    /// container starts: the router loads them and validates their options, creating nothing.
+    /// Blocks until the answer (at most [`READY_TIMEOUT`]); reports arriving meanwhile are kept
+    /// for the next [`RouterLink::read_messages`].
+    ///
+    /// # Errors
+    /// [`RouterError::Config`] with the one-line reason; [`RouterError::Closed`] or
+    /// [`RouterError::Timeout`] when the router is gone or hung.
+    pub fn validate(&mut self, sinks: &[SinkSpec]) -> Result<(), RouterError> {
+        self.send(
+            &ToRouter::Validate {
+                sinks: sinks.to_vec(),
+            },
+            &[],
+        )?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let inbox = self.read_socket();
+            let mut answer = None;
+            for m in inbox.messages {
+                match m {
+                    FromRouter::Validated { error } if answer.is_none() => answer = Some(error),
+                    other => self.stash.push(other),
+                }
+            }
+            match answer {
+                Some(None) => return Ok(()),
+                Some(Some(message)) => return Err(RouterError::Config(message)),
+                None if inbox.closed => return Err(RouterError::Closed),
+                None if Instant::now() >= deadline => {
+                    return Err(RouterError::Timeout(READY_TIMEOUT))
+                }
+                None => self.wait_readable(deadline),
+            }
+        }
+    }
+
+    /// Reads every report available now, without blocking (reports kept while waiting for an
+    /// answer come first).
     pub fn read_messages(&mut self) -> Inbox {
-        self.read_socket()
+        let mut inbox = self.read_socket();
+        if !self.stash.is_empty() {
+            let mut all = std::mem::take(&mut self.stash);
+            all.append(&mut inbox.messages);
+            inbox.messages = all;
+        }
+        inbox
     }
 
     /// Reads every packet available now from the socket.
     fn read_socket(&mut self) -> Inbox {
         let mut inbox = Inbox::default();
         while !self.closed {
-            match recv(self.sock.as_raw_fd(), &mut self.buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => self.closed = true,
-                Ok(n) if n > MAX_CONTROL_LEN => {
-                    tracing::error!("oversized report from the log-router ignored")
+            match self.sock.recv() {
+                Ok(Some((m, _fds))) => inbox.messages.push(m),
+                Ok(None) => break,
+                Err(ChannelError::Closed) => self.closed = true,
+                Err(e) if e.is_packet_error() => {
+                    tracing::error!(error = %e, "report from the log-router ignored")
                 }
-                Ok(n) => match decode::<FromRouter>(&self.buf[..n]) {
-                    Ok(m) => inbox.messages.push(m),
-                    Err(e) => {
-                        tracing::error!(error = %e, "undecodable report from the log-router ignored")
-                    }
-                },
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "log-router control socket failed");
                     self.closed = true;
@@ -242,18 +280,50 @@ impl RouterLink {
         inbox
     }
 
-    /// Replaces the router without waiting: kills the old process if its socket is still
-    /// open (while it is open the process is not reaped, so its pid cannot have been reused),
-    /// starts a new one, registers its socket and sends `Configure`. Its `Ready` (or
-    /// `ConfigError`) arrives through [`RouterLink::read_messages`]; the caller then hands it
-    /// every container whose `Drained` it has not seen. Read the old router's last reports
-    /// before calling this.
+    /// Replaces a dead (or hung) router: kills the old process if it still runs, collects its
+    /// last reports, starts a new one, configures it and re-adds every `live` container whose
+    /// `Drained` is not among those last reports. Returns the old router's last reports.
+    /// Bytes still in the pipes are read by the new router; bytes the old one had not stored
+    /// are still in the pipes too (it consumes only what its sinks stored).
     ///
     /// # Errors
-    /// As [`RouterLink::start`] before the answer; on error the link holds whatever router was
-    /// started and may be restarted again.
-    pub fn restart(&mut self) -> Result<(), RouterError> {
-        self.kill();
+    /// As [`RouterLink::start`] and [`RouterLink::add_container`]; on error the link holds
+    /// whatever router was started and may be restarted again.
+    pub fn restart<'a>(
+        &mut self,
+        live: impl IntoIterator<Item = LiveContainer<'a>>,
+    ) -> Result<Vec<FromRouter>, RouterError> {
+        // Read first: while its end is open the old router is alive (not reaped), so the pid
+        // cannot have been reused by the time it is killed.
+        let mut last = self.read_messages().messages;
+        if !self.closed {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + SEND_TIMEOUT;
+        while !self.closed && Instant::now() < deadline {
+            last.extend(self.read_messages().messages);
+            if !self.closed {
+                self.wait_readable(deadline);
+            }
+        }
+        let drained: Vec<&str> = last
+            .iter()
+            .filter_map(|m| match m {
+                FromRouter::Drained { id } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.replace_process()?;
+        self.configure()?;
+        for c in live.into_iter().filter(|c| !drained.contains(&c.id)) {
+            self.add_container(c.id, c.log_path, c.stdout, c.stderr, c.sinks)?;
+        }
+        Ok(last)
+    }
+
+    /// Starts a new router process in place of the old one (its socket registered with the
+    /// poller, if any).
+    fn replace_process(&mut self) -> Result<(), RouterError> {
         let (sock, pid) = spawn(&self.exe)?;
         let old = std::mem::replace(&mut self.sock, sock);
         if let Some((registry, _)) = &self.poller {
@@ -272,22 +342,34 @@ impl RouterLink {
                 .map_err(|e| RouterError::Socket(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
         }
         tracing::info!(pid = pid.as_raw(), "log-router restarted");
-        let msg = ToRouter::Configure {
-            sinks: self.sinks.clone(),
-        };
-        self.send(&msg, &[])
+        Ok(())
     }
 
-    /// SIGKILLs the router if its socket is still open (it is not reaped yet).
-    pub fn kill(&self) {
+    /// Tells the router to finish every stream and exit, and waits up to `timeout` for its end
+    /// of the socket to close, collecting reports meanwhile (the caller still reaps the pid).
+    /// On timeout the router is killed and `closed` is false in the result.
+    pub fn shutdown(&mut self, timeout: Duration) -> Inbox {
+        let deadline = Instant::now() + timeout;
+        if let Err(e) = self.send(&ToRouter::Shutdown, &[]) {
+            tracing::debug!(error = %e, "shutdown not sent");
+        }
+        let mut inbox = Inbox::default();
+        while !self.closed && Instant::now() < deadline {
+            inbox.messages.extend(self.read_messages().messages);
+            if !self.closed {
+                self.wait_readable(deadline);
+            }
+        }
+        inbox.messages.extend(self.read_messages().messages);
         if !self.closed {
+            tracing::warn!(
+                pid = self.pid.as_raw(),
+                "log-router did not exit in time; killing it"
+            );
             let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
         }
-    }
-
-    /// Whether the router's end of the socket is closed.
-    pub fn is_closed(&self) -> bool {
-        self.closed
+        inbox.closed = self.closed;
+        inbox
     }
 
     /// Sends `Configure` and waits for `Ready` or `ConfigError`.
@@ -322,57 +404,32 @@ impl RouterLink {
     }
 
     /// Sends one packet, with fds when given.
-    fn send(&mut self, msg: &ToRouter, fds: &[RawFd]) -> Result<(), RouterError> {
-        let bytes = encode(msg).map_err(|e| RouterError::Encode(e.to_string()))?;
-        if bytes.len() > MAX_CONTROL_LEN {
-            return Err(RouterError::Encode(format!(
-                "{} bytes exceed the {MAX_CONTROL_LEN}-byte control limit",
-                bytes.len()
-            )));
-        }
-        let rights = [ControlMessage::ScmRights(fds)];
-        let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
-        loop {
-            let iov = [IoSlice::new(&bytes)];
-            match sendmsg::<()>(
-                self.sock.as_raw_fd(),
-                &iov,
-                cmsgs,
-                MsgFlags::MSG_NOSIGNAL,
-                None,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(Errno::EINTR) => {}
-                Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => {
-                    self.closed = true;
-                    return Err(RouterError::Closed);
-                }
-                Err(e) => return Err(RouterError::Send(e)),
+    fn send(&mut self, msg: &ToRouter, fds: &[BorrowedFd<'_>]) -> Result<(), RouterError> {
+        match self.sock.send_timeout(msg, fds, SEND_TIMEOUT) {
+            Ok(()) => Ok(()),
+            Err(ChannelError::Closed) => {
+                self.closed = true;
+                Err(RouterError::Closed)
             }
+            Err(e @ (ChannelError::Encode(_) | ChannelError::TooLarge { .. })) => {
+                Err(RouterError::Encode(e))
+            }
+            Err(e) => Err(RouterError::Send(e)),
         }
     }
 
     /// Waits until the socket is readable or `deadline` passes.
     fn wait_readable(&self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(ms));
+        self.sock
+            .wait_readable(deadline.saturating_duration_since(Instant::now()));
     }
 }
 
 /// Creates the socketpair and starts the router with its end as `--control-fd`, in its own
 /// process group (terminal signals are the supervisor's to handle).
-fn spawn(exe: &Path) -> Result<(OwnedFd, nix::unistd::Pid), RouterError> {
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(RouterError::Socket)?;
-    let timeout = TimeVal::new(SEND_TIMEOUT.as_secs() as i64, 0);
-    setsockopt(&ours, sockopt::SendTimeout, &timeout).map_err(RouterError::Socket)?;
+fn spawn(exe: &Path) -> Result<(SupervisorEnd, nix::unistd::Pid), RouterError> {
+    let (ours, theirs) = pair().map_err(RouterError::Socket)?;
+    let theirs = theirs.into_fd();
     let child_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.arg("--control-fd")

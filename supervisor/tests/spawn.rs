@@ -8,14 +8,13 @@
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use proto::api::Command;
+use proto::exit::{InitExit, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use supervisor::container::spawn::{
-    spawn, SpawnError, SpawnRequest, Spawned, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND,
-};
+use supervisor::container::spawn::{spawn, SpawnError, SpawnRequest, Spawned};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -103,11 +102,9 @@ impl Output {
     }
 
     fn code(&self) -> i32 {
-        match self.status {
-            WaitStatus::Exited(_, c) => c,
-            WaitStatus::Signaled(_, s, _) => 128 + s as i32,
-            ref other => panic!("unexpected status {other:?}"),
-        }
+        InitExit::from_wait(self.status)
+            .map(InitExit::status)
+            .unwrap_or_else(|| panic!("unexpected status {:?}", self.status))
     }
 
     /// `key=value` lines; repeated keys keep the last value.

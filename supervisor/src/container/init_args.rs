@@ -1,16 +1,12 @@
-//! The command line of `container-init`, prepared in full before `clone()` (the child may
-//! not allocate):
+//! The command line of `container-init` ([`proto::init::args`]) as NUL-terminated buffers,
+//! prepared in full before `clone()` (the child may not allocate).
 //!
-//! ```text
-//! container-init --id ID --rootfs PATH --base PATH --nice N --ready-fd FD -- PROGRAM [ARGS...]
-//! ```
-//!
-//! `Command::Shell(s)` becomes `/bin/sh -c s`; `Command::Argv(v)` is passed as given. The
-//! parser on the other side is `container-init`'s `args` module.
+//! `Command::Shell(s)` becomes `/bin/sh -c s`; `Command::Argv(v)` is passed as given.
 
 use super::spawn::{SpawnError, SpawnRequest};
 use proto::api::Command;
-use std::ffi::CString;
+use proto::init::InitArgs;
+use std::ffi::{CString, OsString};
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 
@@ -51,37 +47,35 @@ impl CArgv {
     }
 }
 
-/// The workload's argv as bytes.
-pub fn workload_argv(command: &Command) -> Vec<&[u8]> {
+/// The workload's argv: `Command::Shell(s)` is `/bin/sh -c s`, `Command::Argv(v)` is `v`.
+pub fn workload_argv(command: &Command) -> Vec<OsString> {
     match command {
-        Command::Shell(s) => vec![b"/bin/sh".as_slice(), b"-c", s.as_bytes()],
-        Command::Argv(v) => v.iter().map(|a| a.as_bytes()).collect(),
+        Command::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.into()],
+        Command::Argv(v) => v.iter().map(OsString::from).collect(),
     }
 }
 
-/// The full argv of `container-init` for `req`, with the ready pipe's write end `ready_fd`.
+/// The full argv of `container-init` for `req` (its path, then [`InitArgs::to_args`]), with
+/// the ready pipe's write end `ready_fd`.
 ///
 /// # Errors
 /// [`SpawnError::Sys`] with `EINVAL` when a value contains a NUL byte.
 pub fn build(req: &SpawnRequest<'_>, ready_fd: RawFd) -> Result<CArgv, SpawnError> {
-    let nice = req.nice.to_string();
-    let ready = ready_fd.to_string();
-    let mut items: Vec<&[u8]> = vec![
-        req.init_path.as_os_str().as_bytes(),
-        b"--id",
-        req.id.as_bytes(),
-        b"--rootfs",
-        req.rootfs.as_os_str().as_bytes(),
-        b"--base",
-        req.base_rootfs.as_os_str().as_bytes(),
-        b"--nice",
-        nice.as_bytes(),
-        b"--ready-fd",
-        ready.as_bytes(),
-        b"--",
-    ];
-    items.extend(workload_argv(req.command));
-    CArgv::new(items)
+    let args = InitArgs {
+        id: req.id.into(),
+        rootfs: req.rootfs.to_path_buf(),
+        base: req.base_rootfs.to_path_buf(),
+        nice: req.nice,
+        ready_fd,
+        argv: workload_argv(req.command),
+    }
+    .to_args();
+    let program = req.init_path.as_os_str();
+    CArgv::new(
+        std::iter::once(program)
+            .chain(args.iter().map(OsString::as_os_str))
+            .map(OsStrExt::as_bytes),
+    )
 }
 
 #[cfg(test)]
@@ -104,39 +98,41 @@ mod tests {
         a.strings().iter().map(|s| s.to_str().unwrap()).collect()
     }
 
+    /// What container-init parses from the built argv (after its program name).
+    fn parsed(a: &CArgv) -> InitArgs {
+        let after_program = a.strings()[1..]
+            .iter()
+            .map(|s| OsString::from(std::ffi::OsStr::from_bytes(s.as_bytes())))
+            .collect();
+        InitArgs::parse(after_program).unwrap()
+    }
+
     #[test]
     fn shell_command_runs_under_sh() {
         let cmd = Command::Shell("echo hi; exit 3".into());
         let a = build(&req(&cmd), 9).unwrap();
-        assert_eq!(
-            strings(&a),
-            [
-                "/x/container-init",
-                "--id",
-                "alpha",
-                "--rootfs",
-                "/r",
-                "--base",
-                "/b",
-                "--nice",
-                "-3",
-                "--ready-fd",
-                "9",
-                "--",
-                "/bin/sh",
-                "-c",
-                "echo hi; exit 3"
-            ]
-        );
+        assert_eq!(strings(&a)[0], "/x/container-init");
+        assert_eq!(parsed(&a).argv, ["/bin/sh", "-c", "echo hi; exit 3"]);
         // SAFETY: the array has len + 1 entries; the last must be NULL.
         assert!(unsafe { *a.as_ptr().add(a.strings().len()) }.is_null());
+    }
+
+    #[test]
+    fn container_init_parses_what_is_built() {
+        let cmd = Command::Argv(vec!["probe".into(), "--id".into(), "é".into()]);
+        let p = parsed(&build(&req(&cmd), 5).unwrap());
+        assert_eq!(p.id, "alpha");
+        assert_eq!(p.rootfs, Path::new("/r"));
+        assert_eq!(p.base, Path::new("/b"));
+        assert_eq!((p.nice, p.ready_fd), (-3, 5));
+        assert_eq!(p.argv, ["probe", "--id", "é"]);
     }
 
     #[test]
     fn argv_is_passed_as_given_and_nul_is_rejected() {
         let cmd = Command::Argv(vec!["probe".into(), "--".into()]);
         let a = build(&req(&cmd), 4).unwrap();
-        assert_eq!(strings(&a)[12..], ["probe", "--"]);
+        assert_eq!(parsed(&a).argv, ["probe", "--"]);
         let bad = Command::Argv(vec!["a\0b".into()]);
         assert!(matches!(
             build(&req(&bad), 4),

@@ -11,47 +11,12 @@
 use super::init_args::CArgv;
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use proto::exit::EXIT_CHILD_FAILED;
+use proto::init::report::{child_record, ChildStage};
 use std::os::fd::RawFd;
 
 /// Namespaces every container gets.
 pub const CLONE_FLAGS: u64 = (libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWNS) as u64;
-
-/// First byte of a report written by the cloned child itself (as opposed to a text line from
-/// `container-init`), followed by the stage byte and the errno as 4 native-endian bytes.
-pub const CHILD_REPORT_TAG: u8 = 0;
-
-/// What failed in the child before `container-init` ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ChildStage {
-    /// `dup2` of the pipes onto 0, 1, 2.
-    Dup2 = 1,
-    /// Clearing close-on-exec on the ready pipe.
-    ReadyFd = 2,
-    /// `execve` of `container-init`.
-    Exec = 3,
-    /// `prctl(PR_SET_PDEATHSIG)`.
-    DeathSignal = 4,
-}
-
-impl ChildStage {
-    /// Decodes a stage byte.
-    pub fn from_u8(b: u8) -> Option<Self> {
-        [Self::Dup2, Self::ReadyFd, Self::Exec, Self::DeathSignal]
-            .into_iter()
-            .find(|s| *s as u8 == b)
-    }
-
-    /// What the stage does, for messages.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Dup2 => "set up the container's stdio",
-            Self::ReadyFd => "pass the ready pipe",
-            Self::Exec => "exec container-init",
-            Self::DeathSignal => "set the parent-death signal",
-        }
-    }
-}
 
 /// Everything the child needs, prepared before `clone()`.
 #[derive(Debug)]
@@ -117,22 +82,15 @@ fn raw_clone() -> Result<libc::pid_t, Errno> {
     Errno::result(rc).map(|pid| pid as libc::pid_t)
 }
 
-/// Writes the child's failure report to `ready` and exits 127. Async-signal-safe.
+/// Writes the child's failure report to `ready` and exits [`EXIT_CHILD_FAILED`].
+/// Async-signal-safe.
 fn child_fail(ready: RawFd, stage: ChildStage) -> ! {
-    let errno = Errno::last_raw().to_ne_bytes();
-    let report = [
-        CHILD_REPORT_TAG,
-        stage as u8,
-        errno[0],
-        errno[1],
-        errno[2],
-        errno[3],
-    ];
+    let report = child_record(stage, Errno::last_raw());
     // SAFETY: write(2) of a stack buffer and _exit(2) are async-signal-safe; the result of
     // write is irrelevant since we exit either way.
     unsafe {
         libc::write(ready, report.as_ptr().cast(), report.len());
-        libc::_exit(127)
+        libc::_exit(EXIT_CHILD_FAILED)
     }
 }
 

@@ -1,45 +1,27 @@
 //! The supervisor's end of the ready pipe: read until EOF ([`wait`] blocks with a timeout;
-//! [`Reader`] reads what is there now, for an event loop) and decode the outcome. Nothing written = the workload runs; a text line = `container-init`'s
-//! set-up error; a [`CHILD_REPORT_TAG`] record = the cloned child failed before
-//! `container-init` ran.
+//! [`Reader`] reads what is there now, for an event loop), then decode
+//! the report with [`proto::init::report::decode`] (nothing written = the workload runs; a
+//! text line = `container-init`'s set-up error; a child record = the cloned child failed
+//! before `container-init` ran).
 
-use super::namespaces::{ChildStage, CHILD_REPORT_TAG};
 use super::spawn::SpawnError;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use proto::init::report::{self, MAX_REPORT};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-/// Longest report kept, in bytes (a one-line message is far shorter).
-const MAX_REPORT: usize = 4096;
-
-/// What the ready pipe said.
+/// What the wait for the ready pipe gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// EOF with nothing written: the workload was exec'd.
-    Ready,
-    /// A set-up failure reported by `container-init`, as a one-line message.
-    Failed(String),
-    /// The cloned child failed before `container-init` ran, as a one-line message.
-    ChildFailed(String),
+    /// EOF: the decoded report.
+    Report(report::Outcome),
     /// No EOF within the timeout.
     TimedOut,
 }
 
-/// Decodes the bytes read before EOF.
-pub fn decode(bytes: &[u8]) -> Outcome {
-    match bytes {
-        [] => Outcome::Ready,
-        [CHILD_REPORT_TAG, stage, e0, e1, e2, e3, ..] => {
-            let errno = Errno::from_raw(i32::from_ne_bytes([*e0, *e1, *e2, *e3]));
-            let what = ChildStage::from_u8(*stage).map_or("start container-init", |s| s.describe());
-            Outcome::ChildFailed(format!("{what}: {errno}"))
-        }
-        text => Outcome::Failed(String::from_utf8_lossy(text).trim().to_string()),
-    }
-}
-
-/// Reads `fd` until EOF or until `timeout` has passed, then decodes it.
+/// Reads `fd` until EOF or until `timeout` has passed, then decodes it. Keeps the first
+/// [`MAX_REPORT`] bytes.
 ///
 /// # Errors
 /// [`SpawnError::Sys`] when `poll` or `read` fails (other than `EINTR`).
@@ -63,7 +45,7 @@ pub fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Outcome, SpawnError> {
             }
         }
         match nix::unistd::read(fd, &mut buf) {
-            Ok(0) => return Ok(decode(&bytes)),
+            Ok(0) => return Ok(Outcome::Report(report::decode(&bytes))),
             Ok(n) => {
                 let room = MAX_REPORT.saturating_sub(bytes.len());
                 bytes.extend_from_slice(&buf[..n.min(room)]);
@@ -80,6 +62,7 @@ pub fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Outcome, SpawnError> {
 }
 
 /// Reads a non-blocking ready pipe as it becomes readable; the event loop's side of [`wait`].
+/// Keeps the first [`MAX_REPORT`] bytes.
 #[derive(Debug)]
 pub struct Reader {
     fd: OwnedFd,
@@ -113,15 +96,15 @@ impl Reader {
         &self.fd
     }
 
-    /// Reads what is available now: `Some` outcome at EOF, `None` while the pipe is open.
+    /// Reads what is available now: the decoded report at EOF, `None` while the pipe is open.
     ///
     /// # Errors
     /// [`SpawnError::Sys`] when `read` fails (other than `EINTR`/`EAGAIN`).
-    pub fn read_available(&mut self) -> Result<Option<Outcome>, SpawnError> {
+    pub fn read_available(&mut self) -> Result<Option<report::Outcome>, SpawnError> {
         let mut buf = [0u8; 512];
         loop {
             match nix::unistd::read(&self.fd, &mut buf) {
-                Ok(0) => return Ok(Some(decode(&self.bytes))),
+                Ok(0) => return Ok(Some(report::decode(&self.bytes))),
                 Ok(n) => {
                     let room = MAX_REPORT.saturating_sub(self.bytes.len());
                     self.bytes.extend_from_slice(&buf[..n.min(room)]);
@@ -144,21 +127,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_the_three_reports() {
-        assert_eq!(decode(b""), Outcome::Ready);
-        assert_eq!(
-            decode(b"exec nothere: No such file or directory (os error 2)\n"),
-            Outcome::Failed("exec nothere: No such file or directory (os error 2)".into())
-        );
-        let mut rec = vec![CHILD_REPORT_TAG, ChildStage::Exec as u8];
-        rec.extend(libc::ENOENT.to_ne_bytes());
-        assert_eq!(
-            decode(&rec),
-            Outcome::ChildFailed("exec container-init: ENOENT: No such file or directory".into())
-        );
-    }
-
-    #[test]
     fn reader_returns_nothing_until_eof() {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let mut reader = Reader::new(r).unwrap();
@@ -169,7 +137,7 @@ mod tests {
         drop(w);
         assert_eq!(
             reader.read_available().unwrap(),
-            Some(Outcome::Failed("bad rootfs".into()))
+            Some(report::Outcome::Failed("bad rootfs".into()))
         );
     }
 
@@ -184,7 +152,21 @@ mod tests {
         drop(w);
         assert_eq!(
             wait(&r, Duration::from_secs(5)).unwrap(),
-            Outcome::Failed("bad rootfs".into())
+            Outcome::Report(report::Outcome::Failed("bad rootfs".into()))
         );
+    }
+
+    #[test]
+    fn keeps_at_most_max_report_bytes() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let long = vec![b'x'; MAX_REPORT + 100];
+        nix::unistd::write(&w, &long).unwrap();
+        drop(w);
+        let Outcome::Report(report::Outcome::Failed(line)) =
+            wait(&r, Duration::from_secs(5)).unwrap()
+        else {
+            panic!("not a text report");
+        };
+        assert_eq!(line.len(), MAX_REPORT);
     }
 }

@@ -16,6 +16,8 @@ use super::{init_args, ready, stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use proto::api::Command;
+use proto::exit::command_error;
+use proto::init::report::Outcome as Report;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
@@ -81,22 +83,17 @@ pub enum SpawnError {
     #[error("container setup failed: {0}")]
     Setup(String),
     /// The container was set up, but its program could not be run: container-init exited
-    /// [`EXIT_COMMAND_NOT_FOUND`] or [`EXIT_COMMAND_NOT_EXECUTABLE`] with this message.
+    /// [`proto::exit::EXIT_COMMAND_NOT_FOUND`] or [`proto::exit::EXIT_COMMAND_NOT_EXECUTABLE`]
+    /// with this message.
     #[error("{message}")]
     Command {
         /// container-init's one-line report, e.g. `exec nothere: No such file or directory`.
         message: String,
-        /// container-init's exit status: 127 (not found) or 126 (not executable).
+        /// container-init's exit status: [`proto::exit::EXIT_COMMAND_NOT_FOUND`] or
+        /// [`proto::exit::EXIT_COMMAND_NOT_EXECUTABLE`].
         exit_code: i32,
     },
 }
-
-/// container-init's exit status when the workload's program is not found (the shell's and
-/// `docker run`'s 127).
-pub const EXIT_COMMAND_NOT_FOUND: i32 = 127;
-/// container-init's exit status when the workload's program cannot be executed (the shell's
-/// and `docker run`'s 126).
-pub const EXIT_COMMAND_NOT_EXECUTABLE: i32 = 126;
 
 /// Spawns a container. Returns once container-init has set up the rootfs and started the
 /// workload, or failed doing so.
@@ -127,7 +124,7 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         }
     };
     match outcome {
-        Outcome::Ready => {
+        Outcome::Report(Report::Ready) => {
             tracing::debug!(id = req.id, pid = pid.as_raw(), "container-init ready");
             Ok(Spawned {
                 pid,
@@ -135,13 +132,13 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
                 stderr: parent.stderr,
             })
         }
-        Outcome::ChildFailed(message) => {
+        Outcome::Report(Report::ChildFailed(failure)) => {
             reap_failed(pid, false);
-            Err(SpawnError::Setup(message))
+            Err(SpawnError::Setup(failure.to_string()))
         }
         // container-init's own exit status says whether the workload's program was missing.
-        Outcome::Failed(message) => match reap_failed(pid, false) {
-            Some(exit_code @ (EXIT_COMMAND_NOT_FOUND | EXIT_COMMAND_NOT_EXECUTABLE)) => {
+        Outcome::Report(Report::Failed(message)) => match reap_failed(pid, false) {
+            Some(exit_code) if command_error(exit_code).is_some() => {
                 Err(SpawnError::Command { message, exit_code })
             }
             _ => Err(SpawnError::Setup(message)),

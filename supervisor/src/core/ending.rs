@@ -3,10 +3,10 @@
 //! [`World::finalize`] once reaped and drained, in either order.
 
 use crate::core::effect::Effect;
-use crate::core::exit::InitExit;
 use crate::core::world::World;
 use crate::monitor::{MonitorCommand, MonitorEvent};
 use nix::sys::signal::Signal;
+use proto::exit::InitExit;
 use std::time::Duration;
 
 /// Marks a stop and sends SIGTERM to container-init, which forwards it to every process of

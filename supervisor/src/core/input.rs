@@ -2,12 +2,12 @@
 //! (rootfs checks, clones, ready pipes, reaped children), the log-router, the memory monitor,
 //! timer ticks and the shutdown signal. Each [`Input`] is a fact the shell observed.
 
-use crate::container::ready::Outcome;
 use crate::container::spawn::SpawnError;
-use crate::core::exit::InitExit;
 use crate::monitor::MonitorEvent;
 use crate::router_link::RouterError;
 use proto::api::RequestFrame;
+use proto::exit::InitExit;
+use proto::init::report::Outcome;
 use proto::router::FromRouter;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -64,6 +64,17 @@ pub enum SpawnFailure {
     Spawn(#[from] SpawnError),
 }
 
+/// Why a cloned container-init's ready pipe cannot be heard (it is then killed).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadyLost {
+    /// Making the pipe non-blocking or reading it failed.
+    #[error(transparent)]
+    Read(#[from] SpawnError),
+    /// The pipe could not be registered with the poller.
+    #[error("watch the ready pipe: {0}")]
+    Watch(#[source] std::io::Error),
+}
+
 /// Something the shell observed, for [`crate::core::Core::on`].
 #[derive(Debug)]
 pub enum Input {
@@ -107,6 +118,13 @@ pub enum Input {
         start: StartId,
         /// The decoded report.
         outcome: Outcome,
+    },
+    /// container-init's ready pipe of a start cannot be read: the start fails.
+    ReadyLost {
+        /// The start.
+        start: StartId,
+        /// Why.
+        error: ReadyLost,
     },
     /// A child was reaped (`waitpid`), other than the log-router.
     ChildExited {

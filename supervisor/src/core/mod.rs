@@ -3,14 +3,14 @@
 //! call. The shell feeds it [`Input`]s with the time, and carries out the [`Effect`]s it
 //! returns; [`Core::next_deadline`] tells the shell how long it may sleep.
 //!
-//! Rules live one concern per module: [`requests`] (client requests), [`start`] (the
+//! The exit-status rules (128+signal, stop vs hard-limit attribution, 126/127) are
+//! [`proto::exit`]'s. Rules live one concern per module: [`requests`] (client requests), [`start`] (the
 //! two-phase start), [`ending`] (stops, exits, drained logs), [`router`] (the log-router's
 //! reports, death and restart), [`shutdown`]; they share the state in [`world`].
 
 pub mod config;
 pub mod effect;
 mod ending;
-pub mod exit;
 pub mod input;
 pub mod records;
 mod requests;
@@ -61,6 +61,7 @@ impl Core {
             Input::InitSpawned { start, pid } => start::on_spawned(w, start, pid),
             Input::SpawnFailed { start, error } => start::on_spawn_failed(w, start, error),
             Input::InitReport { start, outcome } => start::on_report(w, start, outcome),
+            Input::ReadyLost { start, error } => start::on_ready_lost(w, start, &error),
             Input::ChildExited { pid, exit } => {
                 if let Some(s) = w.starts.by_pid(pid) {
                     start::on_exit(w, s, exit);

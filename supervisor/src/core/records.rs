@@ -4,8 +4,8 @@
 //! the log-router reported its log drained. Only then do `ps`, `wait` and `stop` see it ended,
 //! so every byte it wrote is in its log file by that time.
 
-use crate::core::exit::{attribute, InitExit};
 use proto::api::{ContainerInfo, SinkDrops};
+use proto::exit::{attribute, InitExit};
 use proto::router::SinkSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,8 @@
 //! 127/126 mean the program was not found / not executable), in either order. A start that
 //! does not finish within the ready timeout is answered with an error and its init killed.
 
-use crate::container::ready::Outcome;
 use crate::core::effect::{Effect, SpawnSpec};
-use crate::core::exit::{InitExit, EXIT_COMMAND_NOT_EXECUTABLE, EXIT_COMMAND_NOT_FOUND};
-use crate::core::input::{ConnId, RootfsCheckError, SpawnFailure, StartId};
+use crate::core::input::{ConnId, ReadyLost, RootfsCheckError, SpawnFailure, StartId};
 use crate::core::records::Container;
 use crate::core::router_state::Phase;
 use crate::core::starts::{PendingStart, Stage};
@@ -15,6 +13,8 @@ use crate::core::world::World;
 use crate::monitor::{MonitorCommand, Tracked};
 use nix::sys::signal::Signal;
 use proto::api::{Command, ContainerState, ErrorCode, Response, StartSpec};
+use proto::exit::{command_error, InitExit};
+use proto::init::report::Outcome;
 use proto::limits;
 use proto::router::ToRouter;
 use std::path::{Path, PathBuf};
@@ -230,6 +230,15 @@ pub fn on_report(w: &mut World, start: StartId, outcome: Outcome) {
     }
 }
 
+/// The ready pipe of `start` cannot be read: the start fails (its init is killed).
+pub fn on_ready_lost(w: &mut World, start: StartId, error: &ReadyLost) {
+    let Some(p) = w.starts.get(start).filter(|p| !p.abandoned) else {
+        return;
+    };
+    let message = format!("cannot start {}: {error}", p.spec.id);
+    abandon(w, start, (ErrorCode::SpawnFailed, message));
+}
+
 /// container-init of `start` was reaped.
 pub fn on_exit(w: &mut World, start: StartId, exit: InitExit) {
     if let Some(p) = w.starts.get_mut(start) {
@@ -260,25 +269,19 @@ fn settle(w: &mut World, start: StartId) {
         }
         (Some(Outcome::Failed(_)), None) => {}
         (Some(Outcome::Failed(m)), Some(exit)) => {
-            let refusal = match exit {
-                InitExit::Code(EXIT_COMMAND_NOT_FOUND) => (
-                    ErrorCode::CommandNotFound,
-                    format!("cannot start {id}: {m}"),
-                ),
-                InitExit::Code(EXIT_COMMAND_NOT_EXECUTABLE) => (
-                    ErrorCode::CommandNotExecutable,
-                    format!("cannot start {id}: {m}"),
-                ),
-                _ => (
+            // container-init's own exit status says whether the workload's program was missing.
+            let command = match exit {
+                InitExit::Code(status) => command_error(status),
+                InitExit::Signal(_) => None,
+            };
+            let refusal = match command {
+                Some(code) => (code, format!("cannot start {id}: {m}")),
+                None => (
                     ErrorCode::SpawnFailed,
                     format!("cannot start {id}: container setup failed: {m}"),
                 ),
             };
             abandon(w, start, refusal);
-        }
-        (Some(Outcome::TimedOut), _) => {
-            let message = timeout_message(w, start);
-            abandon(w, start, (ErrorCode::SpawnFailed, message));
         }
     }
 }

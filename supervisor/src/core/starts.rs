@@ -2,10 +2,10 @@
 //! after an abandoned start until its init is reaped. While one is here its id and rootfs are
 //! taken, and once container-init is cloned `ps` shows it as `starting`.
 
-use crate::container::ready::Outcome;
-use crate::core::exit::InitExit;
 use crate::core::input::{ConnId, StartId};
 use proto::api::{ContainerInfo, ContainerState, StartSpec};
+use proto::exit::InitExit;
+use proto::init::report::Outcome;
 use proto::router::SinkSpec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

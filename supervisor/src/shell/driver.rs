@@ -3,8 +3,8 @@
 //! effects through an [`Os`]. Answers are collected for the connections; effects that report
 //! back (a clone, a log removal, a failed router restart) feed their input at once.
 
-use crate::container::ready::{Outcome, Reader};
-use crate::core::input::SpawnFailure;
+use crate::container::ready::Reader;
+use crate::core::input::{ReadyLost, SpawnFailure};
 use crate::core::{Core, Effect, Input, Now, StartId};
 use crate::shell::os::Os;
 use proto::api::Response;
@@ -103,13 +103,16 @@ impl<O: Os> Driver<O> {
         let Some(reader) = self.readers.get_mut(&start) else {
             return;
         };
-        let outcome = match reader.read_available() {
+        let input = match reader.read_available() {
             Ok(None) => return,
-            Ok(Some(outcome)) => outcome,
-            Err(e) => Outcome::ChildFailed(e.to_string()),
+            Ok(Some(outcome)) => Input::InitReport { start, outcome },
+            Err(e) => Input::ReadyLost {
+                start,
+                error: ReadyLost::Read(e),
+            },
         };
         self.drop_reader(start);
-        self.feed(Input::InitReport { start, outcome });
+        self.feed(input);
     }
 
     /// Answers produced since the last call.
@@ -212,23 +215,17 @@ impl<O: Os> Driver<O> {
         let spawned = Input::InitSpawned { start, pid };
         let reader = match Reader::new(child.ready) {
             Ok(r) => r,
-            Err(e) => return vec![spawned, unheard(start, e.to_string())],
+            Err(e) => return vec![spawned, lost(start, ReadyLost::Read(e))],
         };
         if let Err(e) = self.os.watch_ready(start, reader.fd()) {
-            return vec![
-                spawned,
-                unheard(start, format!("watch the ready pipe: {e}")),
-            ];
+            return vec![spawned, lost(start, ReadyLost::Watch(e))];
         }
         self.readers.insert(start, reader);
         vec![spawned]
     }
 }
 
-/// An init whose ready pipe cannot be read is reported failed (the core kills it).
-fn unheard(start: StartId, message: String) -> Input {
-    Input::InitReport {
-        start,
-        outcome: Outcome::ChildFailed(message),
-    }
+/// An init whose ready pipe cannot be read is reported lost (the core kills it).
+fn lost(start: StartId, error: ReadyLost) -> Input {
+    Input::ReadyLost { start, error }
 }

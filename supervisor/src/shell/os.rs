@@ -4,7 +4,6 @@
 //! rootfs checks in helper threads, the log-router link and the memory monitor.
 
 use crate::container::spawn::{clone_now, InitChild, SpawnError, SpawnRequest};
-use crate::core::exit::InitExit;
 use crate::core::input::RootfsCheckError;
 use crate::core::{SpawnSpec, StartId};
 use crate::monitor::{MonitorCommand, MonitorHandle};
@@ -15,6 +14,7 @@ use mio::{Interest, Token, Waker};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use proto::exit::InitExit;
 use proto::router::{SinkSpec, ToRouter};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -197,12 +197,13 @@ impl Os for RealOs {
         let mut out = Vec::new();
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => out.push((pid.as_raw(), InitExit::Code(code))),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    out.push((pid.as_raw(), InitExit::Signal(sig as i32)))
-                }
                 Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return out,
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Ok(status) => {
+                    if let (Some(pid), Some(exit)) = (status.pid(), InitExit::from_wait(status)) {
+                        out.push((pid.as_raw(), exit));
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "waitpid failed");
                     return out;
@@ -235,7 +236,7 @@ impl Os for RealOs {
     }
 
     fn router_restart(&mut self) -> Result<(), RouterError> {
-        self.router.restart()
+        self.router.respawn()
     }
 
     fn router_kill(&mut self) {

@@ -4,12 +4,12 @@
 use super::driver::Driver;
 use super::os::{CheckResult, Os};
 use crate::container::spawn::{InitChild, SpawnError};
-use crate::core::exit::InitExit;
 use crate::core::{ConnId, Core, CoreConfig, Input, SpawnSpec, StartId};
 use crate::monitor::MonitorCommand;
 use crate::router_link::{Inbox, RouterError};
 use nix::sys::signal::Signal;
 use proto::api::{Command, ContainerState, Request, RequestFrame, Response, StartSpec};
+use proto::exit::InitExit;
 use proto::router::{FromRouter, SinkSpec, ToRouter};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};

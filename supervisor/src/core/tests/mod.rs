@@ -7,13 +7,13 @@ mod shutdown;
 mod start;
 
 use super::*;
-use crate::container::ready::Outcome;
-use crate::core::exit::InitExit;
 use nix::sys::signal::Signal;
 use proto::api::{
     Command, ContainerInfo, ContainerState, ErrorCode, Request, RequestFrame, Response, StartSpec,
     DEFAULT_HARD_LIMIT_BYTES, DEFAULT_SOFT_LIMIT_BYTES,
 };
+use proto::exit::InitExit;
+use proto::init::report::Outcome;
 use proto::router::{FromRouter, SinkSpec};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

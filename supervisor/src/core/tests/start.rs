@@ -196,11 +196,18 @@ fn a_child_failure_is_answered_at_once_and_holds_the_id_until_reaped() {
     let (conn, start) = t.cloned("a", 50);
     let effects = t.on(Input::InitReport {
         start,
-        outcome: Outcome::ChildFailed("exec container-init: ENOENT".into()),
+        outcome: Outcome::ChildFailed(proto::init::report::ChildFailure {
+            stage: Some(proto::init::report::ChildStage::Exec),
+            errno: nix::errno::Errno::ENOENT,
+        }),
     });
     let (code, msg) = error_of(answer_to(conn, &effects));
     assert_eq!(code, ErrorCode::SpawnFailed);
     assert!(msg.contains("exec container-init: ENOENT"), "{msg}");
+    assert!(
+        msg.starts_with("cannot start a: container setup failed:"),
+        "{msg}"
+    );
     let (c, effects) = t.request(Request::Start(spec("a", "/roots/z")));
     assert_eq!(error_of(answer_to(c, &effects)).0, ErrorCode::Conflict);
     t.exit(50, InitExit::Code(1));
@@ -282,6 +289,23 @@ fn a_clone_failure_is_a_spawn_failure() {
         "{msg}"
     );
     t.begin(spec("a", "/roots/a"));
+}
+
+#[test]
+fn a_ready_pipe_that_cannot_be_read_fails_the_start_and_kills_its_init() {
+    let mut t = T::new();
+    let (conn, start) = t.cloned("a", 50);
+    let effects = t.on(Input::ReadyLost {
+        start,
+        error: crate::core::input::ReadyLost::Watch(std::io::ErrorKind::OutOfMemory.into()),
+    });
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert!(
+        msg.starts_with("cannot start a: watch the ready pipe"),
+        "{msg}"
+    );
+    assert_eq!(kills(&effects), vec![(50, Signal::SIGKILL)]);
 }
 
 #[test]

@@ -2,6 +2,12 @@
 //!
 //! Structs are encoded as maps (`rmp_serde::to_vec_named`) so that a peer ignores fields it does
 //! not know. A frame longer than [`MAX_FRAME_LEN`] is refused before its body is read.
+//!
+//! [`channel`] holds the typed ends built on this codec: the CLI's blocking
+//! [`channel::FrameClient`], the supervisor's non-blocking [`channel::FrameReader`] and
+//! [`channel::FrameWriter`].
+
+pub mod channel;
 
 use serde::{de::DeserializeOwned, Serialize};
 use std::io::{self, Read, Write};

@@ -1,0 +1,116 @@
+//! Control messages between the supervisor and the log-router, and their packet body codec
+//! (one MessagePack map per packet, `rmp_serde::to_vec_named`).
+
+use super::SinkSpec;
+use crate::api::SinkDrops;
+use serde::{Deserialize, Serialize};
+
+/// Largest control packet, in bytes.
+pub const MAX_CONTROL_LEN: usize = 64 * 1024;
+
+/// Supervisor → log-router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ToRouter {
+    /// First message: the default sinks every container gets unless it overrides them.
+    Configure {
+        /// Default sinks.
+        sinks: Vec<SinkSpec>,
+    },
+    /// Start routing a container's output; the packet carries two fds: stdout, stderr.
+    AddContainer {
+        /// Container id.
+        id: String,
+        /// Absolute path of the container's log file (used by the file-like sinks).
+        log_path: String,
+        /// Sinks for this container; empty means the configured defaults.
+        sinks: Vec<SinkSpec>,
+    },
+    /// Finish every stream (read to end of file), flush, and exit.
+    Shutdown,
+    /// Check sinks (load, options) without creating anything; answered by
+    /// [`FromRouter::Validated`]. Used for per-container sinks before the container starts.
+    Validate {
+        /// Sinks to check.
+        sinks: Vec<SinkSpec>,
+    },
+}
+
+/// Log-router → supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FromRouter {
+    /// Answer to `Configure`: every default sink loaded and validated.
+    Ready,
+    /// Answer to `Configure` when a sink cannot be loaded or an option is wrong.
+    ConfigError {
+        /// One-line reason.
+        message: String,
+    },
+    /// A container's sinks could not be created; its output is not routed.
+    AddFailed {
+        /// Container id.
+        id: String,
+        /// One-line reason.
+        message: String,
+    },
+    /// Both streams of the container reached end of file and every sink has flushed: the log is
+    /// complete.
+    Drained {
+        /// Container id.
+        id: String,
+    },
+    /// A sink failed for a container (reported once per failure episode).
+    SinkError {
+        /// Container id.
+        id: String,
+        /// Sink name or path.
+        sink: String,
+        /// One-line reason.
+        message: String,
+    },
+    /// Answer to `Validate`.
+    Validated {
+        /// `None` when every sink is usable, else the one-line reason.
+        error: Option<String>,
+    },
+    /// Drop counters of the container's non-blocking sinks changed.
+    Drops {
+        /// Container id.
+        id: String,
+        /// Counters per sink.
+        drops: Vec<SinkDrops>,
+    },
+}
+
+/// Encodes a control message as one packet body.
+///
+/// # Errors
+/// When serialization fails.
+pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    rmp_serde::to_vec_named(msg)
+}
+
+/// Decodes one packet body.
+///
+/// # Errors
+/// When the bytes are not the expected message.
+pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_round_trip() {
+        let m = ToRouter::AddContainer {
+            id: "a".into(),
+            log_path: "/x/a.log".into(),
+            sinks: vec![SinkSpec {
+                sink: "file".into(),
+                options: vec![],
+            }],
+        };
+        assert_eq!(decode::<ToRouter>(&encode(&m).unwrap()).unwrap(), m);
+    }
+}
