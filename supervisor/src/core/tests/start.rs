@@ -325,16 +325,5 @@ fn a_start_goes_on_when_its_client_leaves() {
 fn wait_stop_and_rm_of_a_starting_container_are_conflicts() {
     let mut t = T::new();
     t.cloned("a", 50);
-    for r in [
-        Request::Wait { id: "a".into() },
-        Request::Remove { id: "a".into() },
-        Request::Stop {
-            id: "a".into(),
-            grace_ms: 1,
-        },
-    ] {
-        let (code, msg) = error_of(Some(t.ask(r)));
-        assert_eq!(code, ErrorCode::Conflict);
-        assert!(msg.contains("still starting"), "{msg}");
-    }
+    assert_wait_rm_stop_refused(&mut t, "a", ErrorCode::Conflict, "still starting");
 }
