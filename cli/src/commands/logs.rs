@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::logs::generations::{catch_up, Shown, Since, Tracked};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
 use anyhow::{Context, Result};
-use logfile::Run;
+use logstore::Run;
 use proto::api::{ContainerInfo, Request};
 use std::io::Write;
 use std::path::Path;

@@ -4,8 +4,8 @@
 //! removed), so the caller drains it and opens the new current file. One call reads at most
 //! [`MAX_POLL_BYTES`] of log, so a reader's memory stays bounded however large the log is.
 
-use logfile::index::{self, Entry, ENTRY_LEN, MAGIC};
-use logfile::{Run, STDOUT};
+use logstore::index::{self, Entry, ENTRY_LEN, MAGIC};
+use logstore::{Run, STDOUT};
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -169,7 +169,7 @@ pub fn inode(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logfile::LogWriter;
+    use logstore::LogWriter;
 
     #[test]
     fn follows_appends_and_notices_rotation() {
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(runs[0].data, b"b\n");
         assert!(!c.rotated());
         drop(w);
-        logfile::rotate::shift(&p, 3).unwrap();
+        logstore::rotate::shift(&p, 3).unwrap();
         assert!(c.rotated());
         runs.clear();
         c.poll(&mut runs).unwrap();

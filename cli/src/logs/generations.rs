@@ -10,7 +10,7 @@
 
 use super::follow::{inode, LogCursor};
 use crate::commands::logs::RunSink;
-use logfile::Run;
+use logstore::Run;
 use std::io;
 use std::path::Path;
 
@@ -41,11 +41,11 @@ impl Shown {
 /// The files of `log` (oldest first, the current one last), their inodes and their indexes'.
 #[allow(clippy::type_complexity)]
 fn listing(log: &Path) -> (Vec<std::path::PathBuf>, Vec<Option<u64>>, Vec<Option<u64>>) {
-    let files = logfile::rotate::files(log);
+    let files = logstore::rotate::files(log);
     let inodes = files.iter().map(|f| inode(f)).collect();
     let index_inodes = files
         .iter()
-        .map(|f| inode(&logfile::rotate::index_of(f)))
+        .map(|f| inode(&logstore::rotate::index_of(f)))
         .collect();
     (files, inodes, index_inodes)
 }
@@ -124,13 +124,13 @@ pub fn catch_up(
             }
             // A shift renames a generation's data and index one after the other: read a file
             // only if both are still the ones listed, before and after the read.
-            let index = logfile::rotate::index_of(file);
+            let index = logstore::rotate::index_of(file);
             let unmoved = || inode(file) == *ino && inode(&index) == *index_ino;
             if !unmoved() {
                 moved = true;
                 break;
             }
-            let runs = match logfile::read_runs(file) {
+            let runs = match logstore::read_runs(file) {
                 Ok(runs) => runs,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     moved = true;
@@ -175,7 +175,7 @@ pub fn catch_up(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logfile::{LogWriter, STDOUT};
+    use logstore::{LogWriter, STDOUT};
 
     struct Collect(Vec<u64>);
 
@@ -202,7 +202,7 @@ mod tests {
         }
         w.store().unwrap();
         drop(w);
-        logfile::rotate::shift(log, 10).unwrap();
+        logstore::rotate::shift(log, 10).unwrap();
     }
 
     #[test]
@@ -210,7 +210,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("c.log");
         generation(&log, &[1, 2]);
-        let a = inode(&logfile::rotate::numbered(&log, 1)).unwrap();
+        let a = inode(&logstore::rotate::numbered(&log, 1)).unwrap();
         // One read spread over two files shares its time (3).
         generation(&log, &[3]);
         generation(&log, &[3, 4]);

@@ -3,7 +3,7 @@
 //! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped.
 
 use anyhow::{bail, Result};
-use logfile::{Line, LineJoiner, Run, STDERR, STDOUT};
+use logstore::{Line, LineJoiner, Run, STDERR, STDOUT};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

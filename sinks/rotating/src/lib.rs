@@ -12,8 +12,8 @@
 //! rotation (a single line larger than twice `max-size` is the one exception: it rotates at a
 //! record boundary inside the line).
 
-use logfile::rotate;
-use logfile::LogWriter;
+use logstore::rotate;
+use logstore::LogWriter;
 use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError, Stream};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -275,7 +275,7 @@ mod tests {
                 b.len()
             );
             assert_eq!(
-                logfile::read_runs(f)
+                logstore::read_runs(f)
                     .unwrap()
                     .iter()
                     .map(|r| r.data.len())
@@ -329,7 +329,7 @@ mod tests {
             "{files:?}"
         );
         assert!(want.ends_with(&all(dir.path())));
-        let runs = logfile::read_runs(&files[0]).unwrap();
+        let runs = logstore::read_runs(&files[0]).unwrap();
         assert_eq!(
             runs.iter().map(|r| r.data.len()).sum::<usize>(),
             rotate::read_bytes(&files[0]).unwrap().len()

@@ -1,4 +1,4 @@
-//! The on-disk format of the `file` and `rotating` sinks, shared with `engine logs`.
+//! The container log store: the on-disk format the `file` and `rotating` sinks write and `engine logs` reads.
 //!
 //! `<state-dir>/logs/<id>.log` holds the container's bytes exactly as written (stdout and
 //! stderr interleaved in read order, nothing added). `<id>.log.idx` ([`index`]) says which
