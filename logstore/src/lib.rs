@@ -13,8 +13,10 @@
 pub mod index;
 pub mod reader;
 pub mod rotate;
+pub mod stream;
 pub mod writer;
 
-pub use index::{Entry, STDERR, STDOUT};
+pub use index::Entry;
 pub use reader::{read_runs, Line, LineJoiner, Run};
+pub use stream::Stream;
 pub use writer::{LogWriter, Repair};

@@ -77,7 +77,7 @@ struct Attached {
 
 impl super::logs::RunSink for Attached {
     fn emit(&mut self, run: &Run) -> std::io::Result<()> {
-        if run.stream == logstore::STDERR {
+        if run.stream == logstore::Stream::Stderr {
             self.err.write_all(&run.data)
         } else {
             self.out.write_all(&run.data)

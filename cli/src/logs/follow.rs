@@ -5,7 +5,7 @@
 //! [`MAX_POLL_BYTES`] of log, so a reader's memory stays bounded however large the log is.
 
 use logstore::index::{self, Entry, ENTRY_LEN, MAGIC};
-use logstore::{Run, STDOUT};
+use logstore::{Run, Stream};
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -113,7 +113,7 @@ impl LogCursor {
         self.log.read_exact_at(&mut data, self.raw_pos)?;
         self.raw_pos += len;
         out.push(Run {
-            stream: STDOUT,
+            stream: Stream::Stdout,
             timestamp_ns: index::mtime_ns(&meta),
             data,
         });
@@ -176,13 +176,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.log");
         let (mut w, _) = LogWriter::open(&p).unwrap();
-        w.append(STDOUT, 1, b"a\n").unwrap();
+        w.append(Stream::Stdout, 1, b"a\n").unwrap();
         w.store().unwrap();
         let mut c = LogCursor::open(&p).unwrap().unwrap();
         let mut runs = Vec::new();
         assert!(!c.poll(&mut runs).unwrap());
         assert_eq!(runs.len(), 1);
-        w.append(STDOUT, 2, b"b\n").unwrap();
+        w.append(Stream::Stdout, 2, b"b\n").unwrap();
         w.store().unwrap();
         runs.clear();
         c.poll(&mut runs).unwrap();
@@ -204,7 +204,7 @@ mod tests {
         let run = vec![b'x'; 1 << 20];
         let total = 3 * MAX_POLL_BYTES as usize / run.len() + 1;
         for ts in 0..total {
-            w.append(STDOUT, ts as u64, &run).unwrap();
+            w.append(Stream::Stdout, ts as u64, &run).unwrap();
         }
         w.store().unwrap();
         let mut c = LogCursor::open(&p).unwrap().unwrap();

@@ -175,7 +175,7 @@ pub fn catch_up(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logstore::{LogWriter, STDOUT};
+    use logstore::{LogWriter, Stream};
 
     struct Collect(Vec<u64>);
 
@@ -198,7 +198,7 @@ mod tests {
     fn generation(log: &Path, stamps: &[u64]) {
         let (mut w, _) = LogWriter::open(log).unwrap();
         for &ts in stamps {
-            w.append(STDOUT, ts, b"x\n").unwrap();
+            w.append(Stream::Stdout, ts, b"x\n").unwrap();
         }
         w.store().unwrap();
         drop(w);
@@ -215,7 +215,7 @@ mod tests {
         generation(&log, &[3]);
         generation(&log, &[3, 4]);
         let (mut w, _) = LogWriter::open(&log).unwrap();
-        w.append(STDOUT, 5, b"x\n").unwrap();
+        w.append(Stream::Stdout, 5, b"x\n").unwrap();
         w.store().unwrap();
 
         let mut all = Collect(Vec::new());
@@ -261,7 +261,7 @@ mod tests {
         let mut s = Shown::default();
         for ts in [0, 5, 5, 4, 5] {
             s.note(&Run {
-                stream: STDOUT,
+                stream: Stream::Stdout,
                 timestamp_ns: ts,
                 data: Vec::new(),
             });

@@ -39,8 +39,7 @@ pub fn open_log(config: &Config) -> Result<LogWriter, ConfigError> {
 /// # Errors
 /// Storing a full buffer failed (the bytes stay buffered for the retry).
 pub fn append(w: &mut LogWriter, record: &Record<'_>) -> Result<(), SinkError> {
-    let stream = record.stream.as_u32() as u8;
-    Ok(w.append(stream, record.timestamp_ns, record.data)?)
+    Ok(w.append(record.stream.into(), record.timestamp_ns, record.data)?)
 }
 
 /// Appends bytes to one log file and its index, buffering between flushes.
@@ -68,7 +67,7 @@ impl Sink for FileSink {
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
         match batch.uniform_span() {
             Some((stream, ts, span)) => {
-                self.log.append_span(stream.as_u32() as u8, ts, span);
+                self.log.append_span(stream.into(), ts, span);
                 Ok(())
             }
             None => {
@@ -122,7 +121,7 @@ mod tests {
         again.flush().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"one\n\xff\xfe\x00bin!");
         let runs = logstore::read_runs(&path).unwrap();
-        let streams: Vec<u8> = runs.iter().map(|r| r.stream).collect();
+        let streams: Vec<u8> = runs.iter().map(|r| r.stream.byte()).collect();
         assert_eq!(streams, [1, 2, 1]);
         assert!(runs.iter().all(|r| r.timestamp_ns == 9));
     }

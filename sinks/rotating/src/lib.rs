@@ -135,11 +135,8 @@ impl RotatingSink {
             self.rotate()?;
         }
         let idx = usize::from(record.stream == Stream::Stderr);
-        self.log.append(
-            record.stream.as_u32() as u8,
-            record.timestamp_ns,
-            record.data,
-        )?;
+        self.log
+            .append(record.stream.into(), record.timestamp_ns, record.data)?;
         self.open_line[idx] = record.partial;
         Ok(())
     }
@@ -178,7 +175,7 @@ impl Sink for RotatingSink {
             if !self.must_rotate(span.len())
                 && self.log.size() + span.len() as u64 <= self.opts.max_size
             {
-                self.log.append_span(stream.as_u32() as u8, ts, span);
+                self.log.append_span(stream.into(), ts, span);
                 self.open_line[usize::from(stream == Stream::Stderr)] = last.unwrap_or(false);
                 return Ok(());
             }
