@@ -1,15 +1,18 @@
-//! The container log store: the on-disk format the `file` and `rotating` sinks write and `engine logs` reads.
+//! The container log store: the one owner of the on-disk log format, which the `file` and
+//! `rotating` sinks write, `engine logs`/`engine run` read and the supervisor removes.
 //!
 //! `<state-dir>/logs/<id>.log` holds the container's bytes exactly as written (stdout and
 //! stderr interleaved in read order, nothing added). `<id>.log.idx` ([`index`]) says which
-//! stream each run of bytes came from and when it was read; it serves `--timestamps`,
+//! [`Stream`] each run of bytes came from and when it was read; it serves `--timestamps`,
 //! `--since`/`--until`, `--stream` and crash repair. Rotated files (`<id>.log.1`, … with their
 //! own `.idx`) have the same format. See `docs/log-files.md`.
 //!
 //! - [`writer`]: appending with crash repair (used by the sinks).
-//! - [`reader`]: runs and lines for readers.
 //! - [`rotate`]: names, shifting and compression of rotated files.
+//! - [`reader`]: runs and lines of one file.
+//! - [`follow`]: every run of a log once, in order, across rotations, while it is written.
 
+pub mod follow;
 pub mod index;
 pub mod reader;
 pub mod rotate;

@@ -1,17 +1,18 @@
-//! Reading a log file and its index incrementally, and across rotations: a [`LogCursor`] holds
-//! the current `<id>.log` and `<id>.log.idx` open, returns the runs of index entries added
-//! since the last call, and notices when the path has been rotated away (renamed to `.1` or
-//! removed), so the caller drains it and opens the new current file. One call reads at most
-//! [`MAX_POLL_BYTES`] of log, so a reader's memory stays bounded however large the log is.
+//! Reading the current log file and its index incrementally: a [`LogCursor`] holds `<id>.log`
+//! and `<id>.log.idx` open, returns the runs of index entries added since the last call, and
+//! notices when the path has been rotated away (renamed to `.1` or removed), so that its reader
+//! drains it and moves on ([`super::Follower`]). One call reads at most [`MAX_POLL_BYTES`] of
+//! log, so a reader's memory stays bounded however large the log is.
 
-use logstore::index::{self, Entry, ENTRY_LEN, MAGIC};
-use logstore::{Run, Stream};
+use super::held::Held;
+use crate::index::{self, Entry, ENTRY_LEN, MAGIC};
+use crate::{Run, Stream};
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Most log bytes one [`LogCursor::poll`] reads (at least one whole run, however long).
+/// Most log bytes one [`LogCursor::poll`] reads (at least one whole run, however long), in bytes.
 pub const MAX_POLL_BYTES: u64 = 4 << 20;
 
 /// An open log file and its index, and how far they have been read.
@@ -64,13 +65,16 @@ impl LogCursor {
         self.ino
     }
 
-    /// Inode of the open index if there is one, else of the log: what names this generation
-    /// across rotations, also once the log is compressed (a new file; the index stays).
-    pub fn generation(&self) -> u64 {
-        self.idx
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(self.ino, |m| m.ino())
+    /// What names this generation across rotations, also once the log is compressed (a new
+    /// file; the index stays): the open index if there is one, else the log.
+    ///
+    /// # Errors
+    /// Errors of `fstat`.
+    pub fn into_generation(self) -> io::Result<Held> {
+        match self.idx {
+            Some(idx) => Held::new(idx, true),
+            None => Held::new(self.log, false),
+        }
     }
 
     /// Whether the path no longer names the open file (rotated or removed).
@@ -169,7 +173,7 @@ pub fn inode(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logstore::LogWriter;
+    use crate::LogWriter;
 
     #[test]
     fn follows_appends_and_notices_rotation() {
@@ -189,7 +193,7 @@ mod tests {
         assert_eq!(runs[0].data, b"b\n");
         assert!(!c.rotated());
         drop(w);
-        logstore::rotate::shift(&p, 3).unwrap();
+        crate::rotate::shift(&p, 3).unwrap();
         assert!(c.rotated());
         runs.clear();
         c.poll(&mut runs).unwrap();
