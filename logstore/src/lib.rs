@@ -11,15 +11,18 @@
 //! - [`rotate`]: names, shifting and compression of rotated files.
 //! - [`reader`]: runs and lines of one file.
 //! - [`follow`]: every run of a log once, in order, across rotations, while it is written.
+//! - [`remove()`]: a log with its index and every rotated generation.
 
 pub mod follow;
 pub mod index;
 pub mod reader;
+mod remove;
 pub mod rotate;
 pub mod stream;
 pub mod writer;
 
 pub use index::Entry;
 pub use reader::{read_runs, Line, LineJoiner, Run};
+pub use remove::remove;
 pub use stream::Stream;
 pub use writer::{LogWriter, Repair};
