@@ -12,7 +12,8 @@ use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Most log bytes one [`LogCursor::poll`] reads (at least one whole run, however long), in bytes.
+/// Most log bytes one poll of the current file reads (at least one whole run, however long),
+/// in bytes.
 pub const MAX_POLL_BYTES: u64 = 4 << 20;
 
 /// An open log file and its index, and how far they have been read.

@@ -4,9 +4,9 @@
 //! (past `max-file`) generations. `engine logs` (with and without `--follow`) and `engine run`
 //! read containers' logs through it.
 //!
-//! - [`cursor`]: the current file, read incrementally, and whether it was rotated away.
-//! - [`generations`]: the rotated generations between the last file read and the current one.
-//! - [`held`]: the generation to resume after, held open.
+//! - `cursor`: the current file, read incrementally, and whether it was rotated away.
+//! - `generations`: the rotated generations between the last file read and the current one.
+//! - `held`: the generation to resume after, held open.
 
 mod cursor;
 mod error;
