@@ -12,7 +12,7 @@
 //! Entries are appended only after the bytes they describe were written, so an entry always
 //! points at stored bytes; bytes past the last entry are the remains of an interrupted write.
 
-use crate::Stream;
+use crate::stream::Stream;
 use std::path::{Path, PathBuf};
 
 /// First bytes of every index file.

@@ -3,7 +3,7 @@
 
 use crate::index::{self, Entry};
 use crate::rotate;
-use crate::Stream;
+use crate::stream::Stream;
 use std::io;
 use std::path::Path;
 

@@ -56,7 +56,9 @@ fn is_part_of(log: &[u8], file: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{rotate, LogWriter, Stream};
+    use crate::rotate;
+    use crate::stream::Stream;
+    use crate::writer::LogWriter;
 
     #[test]
     fn removes_every_file_of_the_log_and_nothing_else() {

@@ -6,7 +6,7 @@
 //! consumed them from the pipe) never show up twice or torn.
 
 use crate::index::{self, Entry, ENTRY_LEN, MAGIC};
-use crate::Stream;
+use crate::stream::Stream;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;

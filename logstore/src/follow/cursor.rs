@@ -6,7 +6,8 @@
 
 use super::held::Held;
 use crate::index::{self, Entry, ENTRY_LEN, MAGIC};
-use crate::{Run, Stream};
+use crate::reader::Run;
+use crate::stream::Stream;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -174,7 +175,7 @@ pub fn inode(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LogWriter;
+    use crate::writer::LogWriter;
 
     #[test]
     fn follows_appends_and_notices_rotation() {

@@ -12,7 +12,8 @@
 use super::cursor::{inode, LogCursor};
 use super::error::FollowError;
 use super::held::Held;
-use crate::{read_runs, rotate, Run};
+use crate::reader::{read_runs, Run};
+use crate::rotate;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -191,7 +192,8 @@ fn is_current(log: &Path, file: &Path, ino: Option<u64>, until: Option<u64>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{LogWriter, Stream};
+    use crate::stream::Stream;
+    use crate::writer::LogWriter;
 
     /// Steps until the current file; the read times handed on and the cursor.
     fn catch_up(log: &Path, since: &mut Since, mut shown: Shown) -> (Vec<u64>, Option<LogCursor>) {

@@ -16,7 +16,7 @@ mod held;
 pub use cursor::MAX_POLL_BYTES;
 pub use error::FollowError;
 
-use crate::Run;
+use crate::reader::Run;
 use cursor::LogCursor;
 use generations::{Shown, Since, Step};
 use std::path::{Path, PathBuf};
@@ -121,7 +121,9 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{rotate, LogWriter, Stream};
+    use crate::rotate;
+    use crate::stream::Stream;
+    use crate::writer::LogWriter;
 
     /// A log written and rotated as the rotating sink does, one run per read time.
     struct Sink {
