@@ -226,15 +226,7 @@ impl Supervisor {
 
 /// Removes a log, its index and its rotated generations (plain or compressed).
 fn remove_log_files(log: &Path) -> std::io::Result<()> {
-    for file in logfile::rotate::files(log) {
-        for path in [logfile::rotate::index_of(&file), file] {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-    }
-    Ok(())
+    logstore::remove(log)
 }
 
 fn not_found(id: &str) -> Response {
