@@ -1,6 +1,8 @@
 //! Command-line grammar of `engine` (clap derive).
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use logstore::Stream;
 use std::path::PathBuf;
 
 /// engine: a lightweight container runtime with per-container logs and memory limits.
@@ -154,8 +156,9 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub timestamps: bool,
     /// Only this stream.
-    #[arg(long, value_enum)]
-    pub stream: Option<crate::logs::view::StreamFilter>,
+    #[arg(long, value_parser = PossibleValuesParser::new(Stream::ALL.map(Stream::name))
+        .try_map(|s| s.parse::<Stream>()))]
+    pub stream: Option<Stream>,
     /// Escape control characters and bytes that are not UTF-8 (`\xNN`).
     #[arg(long)]
     pub escape: bool,

@@ -35,11 +35,11 @@ fn fast_writer_loses_and_repeats_nothing_across_rotations() {
         Duration::from_secs(60),
         |m| matches!(m, FromRouter::Drained { id } if id == "rot"),
     );
-    let files = logfile::rotate::files(&log);
+    let files = logstore::rotate::files(&log);
     assert!(files.len() > 10, "only {} files", files.len());
     let mut next = 0u64;
     for f in &files {
-        let bytes = logfile::rotate::read_bytes(f).unwrap();
+        let bytes = logstore::rotate::read_bytes(f).unwrap();
         assert!(
             bytes.len() <= 256 * 1024,
             "{} is {} bytes",

@@ -4,10 +4,10 @@
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::generations::{catch_up, Shown, Since, Tracked};
 use crate::logs::view::{parse_time, Printer, ViewOptions};
-use anyhow::{Context, Result};
-use logfile::Run;
+use anyhow::Result;
+use logstore::follow::{Follower, Progress};
+use logstore::Run;
 use proto::api::{ContainerInfo, Request};
 use std::io::Write;
 use std::path::Path;
@@ -156,49 +156,19 @@ impl EndWatch {
 /// Unreadable files, a lost connection, or an error of `emit`/`idle`.
 pub fn walk(log: &Path, follow: Option<&EndWatch>, sink: &mut dyn RunSink) -> Result<()> {
     let mut runs = Vec::new();
-    let mut sink = Tracked {
-        sink,
-        shown: Shown::default(),
-    };
-    // Older generations first (up to the one the cursor holds), then the current file.
-    let mut resume = Since::Start;
-    let mut cursor = catch_up(log, &mut resume, &mut sink)
-        .with_context(|| format!("cannot read {}", log.display()))?;
-    let sink = &mut sink;
+    let mut follower = Follower::new(log);
     let mut ended = follow.is_none();
     let mut pause = POLL_MIN;
     loop {
-        if let Some(c) = cursor.as_mut() {
-            // Looked at before the poll: the sink stores a file before it rotates it, so a
-            // poll after seeing the rotation has the file's every run.
-            let rotated = c.rotated();
-            let more = c
-                .poll(&mut runs)
-                .with_context(|| format!("cannot read {}", log.display()))?;
-            if !runs.is_empty() {
-                pause = POLL_MIN;
-            }
-            for run in runs.drain(..) {
-                sink.emit(&run)?;
-            }
-            if more {
-                continue;
-            }
-            if rotated {
-                // Drained above after the rotation was visible: move to the new file, after
-                // the generations rotated in between (several rotations may have happened).
-                resume = Since::After(c.generation());
-                cursor = catch_up(log, &mut resume, sink)
-                    .with_context(|| format!("cannot read {}", log.display()))?;
-                continue;
-            }
-        } else {
-            // No current file a moment ago: the generations rotated since come first.
-            cursor = catch_up(log, &mut resume, sink)
-                .with_context(|| format!("cannot read {}", log.display()))?;
-            if cursor.is_some() {
-                continue;
-            }
+        let progress = follower.poll(&mut runs)?;
+        if !runs.is_empty() {
+            pause = POLL_MIN;
+        }
+        for run in runs.drain(..) {
+            sink.emit(&run)?;
+        }
+        if progress == Progress::More {
+            continue;
         }
         if ended {
             return Ok(());

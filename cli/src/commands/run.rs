@@ -6,7 +6,7 @@
 use crate::args::RunArgs;
 use crate::client::Client;
 use anyhow::Result;
-use logfile::Run;
+use logstore::Run;
 use proto::api::{Request, DEFAULT_STOP_GRACE_MS};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -77,7 +77,7 @@ struct Attached {
 
 impl super::logs::RunSink for Attached {
     fn emit(&mut self, run: &Run) -> std::io::Result<()> {
-        if run.stream == logfile::STDERR {
+        if run.stream == logstore::Stream::Stderr {
             self.err.write_all(&run.data)
         } else {
             self.out.write_all(&run.data)

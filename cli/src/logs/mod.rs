@@ -1,6 +1,4 @@
-//! Reading a container's log for `engine logs`: the filters and formatting ([`view`]) and an
-//! incremental reader that follows a log across rotations ([`follow`]).
+//! Presenting a container's log for `engine logs`: the filters and formatting ([`view`]). The
+//! log itself is read through the `logstore` crate.
 
-pub mod follow;
-pub mod generations;
 pub mod view;

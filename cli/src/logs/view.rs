@@ -3,24 +3,15 @@
 //! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped.
 
 use anyhow::{bail, Result};
-use logfile::{Line, LineJoiner, Run, STDERR, STDOUT};
+use logstore::{Line, LineJoiner, Run, Stream};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Which stream to print.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StreamFilter {
-    /// File descriptor 1 only.
-    Stdout,
-    /// File descriptor 2 only.
-    Stderr,
-}
 
 /// The printing options of `engine logs`.
 #[derive(Debug, Clone, Default)]
 pub struct ViewOptions {
     /// Only this stream.
-    pub stream: Option<StreamFilter>,
+    pub stream: Option<Stream>,
     /// Only lines read at or after this time, ns since the Unix epoch.
     pub since_ns: Option<u64>,
     /// Only lines read before this time, ns since the Unix epoch.
@@ -44,12 +35,7 @@ impl ViewOptions {
     }
 
     fn keeps(&self, line: &Line) -> bool {
-        let stream_ok = match self.stream {
-            None => true,
-            Some(StreamFilter::Stdout) => line.stream == STDOUT,
-            Some(StreamFilter::Stderr) => line.stream == STDERR,
-        };
-        stream_ok
+        self.stream.is_none_or(|s| line.stream == s)
             && self.since_ns.is_none_or(|s| line.timestamp_ns >= s)
             && self.until_ns.is_none_or(|u| line.timestamp_ns < u)
     }
@@ -185,7 +171,7 @@ impl Printer {
 mod tests {
     use super::*;
 
-    fn run(stream: u8, ts: u64, data: &[u8]) -> Run {
+    fn run(stream: Stream, ts: u64, data: &[u8]) -> Run {
         Run {
             stream,
             timestamp_ns: ts,
@@ -205,9 +191,9 @@ mod tests {
 
     fn sample() -> Vec<Run> {
         vec![
-            run(STDOUT, 10, b"one\ntw"),
-            run(STDERR, 20, b"err\n"),
-            run(STDOUT, 30, b"o\nthree"),
+            run(Stream::Stdout, 10, b"one\ntw"),
+            run(Stream::Stderr, 20, b"err\n"),
+            run(Stream::Stdout, 30, b"o\nthree"),
         ]
     }
 
@@ -222,12 +208,12 @@ mod tests {
     #[test]
     fn stream_filter_joins_lines_across_runs() {
         let o = ViewOptions {
-            stream: Some(StreamFilter::Stdout),
+            stream: Some(Stream::Stdout),
             ..Default::default()
         };
         assert_eq!(print(o, &sample()), b"one\ntwo\nthree");
         let e = ViewOptions {
-            stream: Some(StreamFilter::Stderr),
+            stream: Some(Stream::Stderr),
             ..Default::default()
         };
         assert_eq!(print(e, &sample()), b"err\n");
@@ -253,10 +239,10 @@ mod tests {
     fn timestamps_prefix_rfc3339_nanos() {
         let o = ViewOptions {
             timestamps: true,
-            stream: Some(StreamFilter::Stderr),
+            stream: Some(Stream::Stderr),
             ..Default::default()
         };
-        let out = print(o, &[run(STDERR, 1_700_000_000_000_000_001, b"x\n")]);
+        let out = print(o, &[run(Stream::Stderr, 1_700_000_000_000_000_001, b"x\n")]);
         assert_eq!(out, b"2023-11-14T22:13:20.000000001Z x\n");
     }
 

@@ -1,6 +1,6 @@
 //! The `file` sink: appends each container's bytes, unchanged, to its log file
 //! (`log-path`, normally `<state-dir>/logs/<id>.log`), and records in `<log>.idx` which stream
-//! each run of bytes came from and when (format: the `logfile` crate, `docs/log-files.md`).
+//! each run of bytes came from and when (format: the `logstore` crate, `docs/log-files.md`).
 //!
 //! No framing and no timestamps are added to the log itself: it holds exactly what the
 //! container wrote, stdout and stderr interleaved in the order the router read them. Records
@@ -10,7 +10,7 @@
 //!
 //! Options: none (besides the router's own `mode` and `max-buffer-size`).
 
-use logfile::LogWriter;
+use logstore::LogWriter;
 use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError};
 use std::path::Path;
 
@@ -39,8 +39,7 @@ pub fn open_log(config: &Config) -> Result<LogWriter, ConfigError> {
 /// # Errors
 /// Storing a full buffer failed (the bytes stay buffered for the retry).
 pub fn append(w: &mut LogWriter, record: &Record<'_>) -> Result<(), SinkError> {
-    let stream = record.stream.as_u32() as u8;
-    Ok(w.append(stream, record.timestamp_ns, record.data)?)
+    Ok(w.append(record.stream.into(), record.timestamp_ns, record.data)?)
 }
 
 /// Appends bytes to one log file and its index, buffering between flushes.
@@ -68,7 +67,7 @@ impl Sink for FileSink {
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
         match batch.uniform_span() {
             Some((stream, ts, span)) => {
-                self.log.append_span(stream.as_u32() as u8, ts, span);
+                self.log.append_span(stream.into(), ts, span);
                 Ok(())
             }
             None => {
@@ -121,8 +120,8 @@ mod tests {
         again.write(&rec(Stream::Stdout, b"!")).unwrap();
         again.flush().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"one\n\xff\xfe\x00bin!");
-        let runs = logfile::read_runs(&path).unwrap();
-        let streams: Vec<u8> = runs.iter().map(|r| r.stream).collect();
+        let runs = logstore::read_runs(&path).unwrap();
+        let streams: Vec<u8> = runs.iter().map(|r| r.stream.byte()).collect();
         assert_eq!(streams, [1, 2, 1]);
         assert!(runs.iter().all(|r| r.timestamp_ns == 9));
     }

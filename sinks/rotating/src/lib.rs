@@ -12,8 +12,8 @@
 //! rotation (a single line larger than twice `max-size` is the one exception: it rotates at a
 //! record boundary inside the line).
 
-use logfile::rotate;
-use logfile::LogWriter;
+use logstore::rotate;
+use logstore::LogWriter;
 use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError, Stream};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -135,11 +135,8 @@ impl RotatingSink {
             self.rotate()?;
         }
         let idx = usize::from(record.stream == Stream::Stderr);
-        self.log.append(
-            record.stream.as_u32() as u8,
-            record.timestamp_ns,
-            record.data,
-        )?;
+        self.log
+            .append(record.stream.into(), record.timestamp_ns, record.data)?;
         self.open_line[idx] = record.partial;
         Ok(())
     }
@@ -178,7 +175,7 @@ impl Sink for RotatingSink {
             if !self.must_rotate(span.len())
                 && self.log.size() + span.len() as u64 <= self.opts.max_size
             {
-                self.log.append_span(stream.as_u32() as u8, ts, span);
+                self.log.append_span(stream.into(), ts, span);
                 self.open_line[usize::from(stream == Stream::Stderr)] = last.unwrap_or(false);
                 return Ok(());
             }
@@ -275,7 +272,7 @@ mod tests {
                 b.len()
             );
             assert_eq!(
-                logfile::read_runs(f)
+                logstore::read_runs(f)
                     .unwrap()
                     .iter()
                     .map(|r| r.data.len())
@@ -329,7 +326,7 @@ mod tests {
             "{files:?}"
         );
         assert!(want.ends_with(&all(dir.path())));
-        let runs = logfile::read_runs(&files[0]).unwrap();
+        let runs = logstore::read_runs(&files[0]).unwrap();
         assert_eq!(
             runs.iter().map(|r| r.data.len()).sum::<usize>(),
             rotate::read_bytes(&files[0]).unwrap().len()

@@ -82,19 +82,6 @@ pub trait Os {
     fn monitor(&mut self, cmd: MonitorCommand);
 }
 
-/// Removes a log, its index and its rotated generations (plain or compressed).
-fn remove_log_files(log: &Path) -> std::io::Result<()> {
-    for file in logfile::rotate::files(log) {
-        for path in [logfile::rotate::index_of(&file), file] {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `metadata`, `is_dir`, `canonicalize`: may block as long as the filesystem does.
 ///
 /// # Errors
@@ -164,7 +151,7 @@ impl Os for RealOs {
     }
 
     fn remove_logs(&mut self, log: &Path) -> std::io::Result<()> {
-        remove_log_files(log)
+        logstore::remove(log)
     }
 
     fn spawn_init(&mut self, spec: &SpawnSpec) -> Result<InitChild, SpawnError> {

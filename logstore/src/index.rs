@@ -12,16 +12,13 @@
 //! Entries are appended only after the bytes they describe were written, so an entry always
 //! points at stored bytes; bytes past the last entry are the remains of an interrupted write.
 
+use crate::stream::Stream;
 use std::path::{Path, PathBuf};
 
 /// First bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"ENGIDX01";
 /// Size of one entry, in bytes.
 pub const ENTRY_LEN: usize = 24;
-/// `stream` of standard output.
-pub const STDOUT: u8 = 1;
-/// `stream` of standard error.
-pub const STDERR: u8 = 2;
 
 /// One run of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +29,8 @@ pub struct Entry {
     pub timestamp_ns: u64,
     /// Length, in bytes.
     pub len: u32,
-    /// [`STDOUT`] or [`STDERR`].
-    pub stream: u8,
+    /// The stream (byte 20: [`Stream::byte`]).
+    pub stream: Stream,
 }
 
 impl Entry {
@@ -48,7 +45,7 @@ impl Entry {
         b[0..8].copy_from_slice(&self.offset.to_le_bytes());
         b[8..16].copy_from_slice(&self.timestamp_ns.to_le_bytes());
         b[16..20].copy_from_slice(&self.len.to_le_bytes());
-        b[20] = self.stream;
+        b[20] = self.stream.byte();
         b
     }
 
@@ -65,7 +62,7 @@ impl Entry {
             offset: u64_at(0),
             timestamp_ns: u64_at(8),
             len: u32::from_le_bytes(l),
-            stream: b[20],
+            stream: Stream::from_byte(b[20]),
         }
     }
 }
@@ -110,7 +107,7 @@ mod tests {
             offset: 1 << 40,
             timestamp_ns: 1_700_000_000_123_456_789,
             len: 70_000,
-            stream: STDERR,
+            stream: Stream::Stderr,
         };
         assert_eq!(Entry::decode(&e.encode()), e);
         let mut file = MAGIC.to_vec();

@@ -1,17 +1,20 @@
-//! Reading a log file and its index incrementally, and across rotations: a [`LogCursor`] holds
-//! the current `<id>.log` and `<id>.log.idx` open, returns the runs of index entries added
-//! since the last call, and notices when the path has been rotated away (renamed to `.1` or
-//! removed), so the caller drains it and opens the new current file. One call reads at most
-//! [`MAX_POLL_BYTES`] of log, so a reader's memory stays bounded however large the log is.
+//! Reading the current log file and its index incrementally: a [`LogCursor`] holds `<id>.log`
+//! and `<id>.log.idx` open, returns the runs of index entries added since the last call, and
+//! notices when the path has been rotated away (renamed to `.1` or removed), so that its reader
+//! drains it and moves on ([`super::Follower`]). One call reads at most [`MAX_POLL_BYTES`] of
+//! log, so a reader's memory stays bounded however large the log is.
 
-use logfile::index::{self, Entry, ENTRY_LEN, MAGIC};
-use logfile::{Run, STDOUT};
+use super::held::Held;
+use crate::index::{self, Entry, ENTRY_LEN, MAGIC};
+use crate::reader::Run;
+use crate::stream::Stream;
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Most log bytes one [`LogCursor::poll`] reads (at least one whole run, however long).
+/// Most log bytes one poll of the current file reads (at least one whole run, however long),
+/// in bytes.
 pub const MAX_POLL_BYTES: u64 = 4 << 20;
 
 /// An open log file and its index, and how far they have been read.
@@ -64,13 +67,16 @@ impl LogCursor {
         self.ino
     }
 
-    /// Inode of the open index if there is one, else of the log: what names this generation
-    /// across rotations, also once the log is compressed (a new file; the index stays).
-    pub fn generation(&self) -> u64 {
-        self.idx
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(self.ino, |m| m.ino())
+    /// What names this generation across rotations, also once the log is compressed (a new
+    /// file; the index stays): the open index if there is one, else the log.
+    ///
+    /// # Errors
+    /// Errors of `fstat`.
+    pub fn into_generation(self) -> io::Result<Held> {
+        match self.idx {
+            Some(idx) => Held::new(idx, true),
+            None => Held::new(self.log, false),
+        }
     }
 
     /// Whether the path no longer names the open file (rotated or removed).
@@ -113,7 +119,7 @@ impl LogCursor {
         self.log.read_exact_at(&mut data, self.raw_pos)?;
         self.raw_pos += len;
         out.push(Run {
-            stream: STDOUT,
+            stream: Stream::Stdout,
             timestamp_ns: index::mtime_ns(&meta),
             data,
         });
@@ -169,27 +175,27 @@ pub fn inode(path: &Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logfile::LogWriter;
+    use crate::writer::LogWriter;
 
     #[test]
     fn follows_appends_and_notices_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.log");
         let (mut w, _) = LogWriter::open(&p).unwrap();
-        w.append(STDOUT, 1, b"a\n").unwrap();
+        w.append(Stream::Stdout, 1, b"a\n").unwrap();
         w.store().unwrap();
         let mut c = LogCursor::open(&p).unwrap().unwrap();
         let mut runs = Vec::new();
         assert!(!c.poll(&mut runs).unwrap());
         assert_eq!(runs.len(), 1);
-        w.append(STDOUT, 2, b"b\n").unwrap();
+        w.append(Stream::Stdout, 2, b"b\n").unwrap();
         w.store().unwrap();
         runs.clear();
         c.poll(&mut runs).unwrap();
         assert_eq!(runs[0].data, b"b\n");
         assert!(!c.rotated());
         drop(w);
-        logfile::rotate::shift(&p, 3).unwrap();
+        crate::rotate::shift(&p, 3).unwrap();
         assert!(c.rotated());
         runs.clear();
         c.poll(&mut runs).unwrap();
@@ -204,7 +210,7 @@ mod tests {
         let run = vec![b'x'; 1 << 20];
         let total = 3 * MAX_POLL_BYTES as usize / run.len() + 1;
         for ts in 0..total {
-            w.append(STDOUT, ts as u64, &run).unwrap();
+            w.append(Stream::Stdout, ts as u64, &run).unwrap();
         }
         w.store().unwrap();
         let mut c = LogCursor::open(&p).unwrap().unwrap();

@@ -22,7 +22,7 @@ pub fn gz(path: &Path) -> PathBuf {
 }
 
 /// Removes a file; a missing file is fine.
-fn remove(path: &Path) -> io::Result<()> {
+pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -46,9 +46,9 @@ fn move_generation(from: &Path, to: &Path) -> io::Result<()> {
 
 /// Deletes one generation (plain, compressed, index).
 fn delete_generation(path: &Path) -> io::Result<()> {
-    remove(path)?;
-    remove(&gz(path))?;
-    remove(&index_path(path))
+    remove_file(path)?;
+    remove_file(&gz(path))?;
+    remove_file(&index_path(path))
 }
 
 /// Makes room for a new current file, keeping at most `max_file` files in all: drops the

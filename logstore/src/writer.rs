@@ -5,7 +5,8 @@
 //! bytes whose write was interrupted (and that the router will deliver again, since it had not
 //! consumed them from the pipe) never show up twice or torn.
 
-use crate::index::{self, Entry, ENTRY_LEN, MAGIC, STDOUT};
+use crate::index::{self, Entry, ENTRY_LEN, MAGIC};
+use crate::stream::Stream;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -125,7 +126,7 @@ impl LogWriter {
                         offset: off,
                         timestamp_ns: ts,
                         len,
-                        stream: STDOUT,
+                        stream: Stream::Stdout,
                     }
                     .encode(),
                 );
@@ -166,7 +167,7 @@ impl LogWriter {
     ///
     /// # Errors
     /// Errors of storing a full buffer; nothing is lost, the rest stays buffered.
-    pub fn append(&mut self, stream: u8, timestamp_ns: u64, data: &[u8]) -> io::Result<()> {
+    pub fn append(&mut self, stream: Stream, timestamp_ns: u64, data: &[u8]) -> io::Result<()> {
         if data.is_empty() {
             return Ok(());
         }
@@ -197,7 +198,7 @@ impl LogWriter {
     /// when nothing is buffered (no copy); small runs are buffered as by [`Self::append`].
     /// Always takes all of `data`: bytes a failed write left are buffered, and the error
     /// comes back from the next [`Self::store`].
-    pub fn append_span(&mut self, stream: u8, timestamp_ns: u64, data: &[u8]) {
+    pub fn append_span(&mut self, stream: Stream, timestamp_ns: u64, data: &[u8]) {
         if !self.log.buf.is_empty() || data.len() < DIRECT_BYTES {
             if let Err(e) = self.append(stream, timestamp_ns, data) {
                 // The bytes are buffered; the next store reports the error again.
@@ -242,7 +243,6 @@ impl LogWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::STDERR;
 
     fn idx(path: &Path) -> Vec<Entry> {
         index::decode_all(&std::fs::read(index::index_path(path)).unwrap()).unwrap()
@@ -254,23 +254,23 @@ mod tests {
         let p = dir.path().join("logs/a.log");
         let (mut w, r) = LogWriter::open(&p).unwrap();
         assert!(!r.changed());
-        w.append(STDOUT, 5, b"a\n").unwrap();
-        w.append(STDOUT, 5, b"b\n").unwrap();
-        w.append(STDERR, 5, b"\xff").unwrap();
-        w.append(STDOUT, 6, b"c").unwrap();
+        w.append(Stream::Stdout, 5, b"a\n").unwrap();
+        w.append(Stream::Stdout, 5, b"b\n").unwrap();
+        w.append(Stream::Stderr, 5, b"\xff").unwrap();
+        w.append(Stream::Stdout, 6, b"c").unwrap();
         assert!(idx(&p).is_empty());
         w.store().unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"a\nb\n\xffc");
         let e = idx(&p);
         assert_eq!(e.len(), 3);
-        assert_eq!((e[0].offset, e[0].len, e[0].stream), (0, 4, STDOUT));
-        assert_eq!((e[1].offset, e[1].len, e[1].stream), (4, 1, STDERR));
+        assert_eq!((e[0].offset, e[0].len, e[0].stream), (0, 4, Stream::Stdout));
+        assert_eq!((e[1].offset, e[1].len, e[1].stream), (4, 1, Stream::Stderr));
         assert_eq!((e[2].offset, e[2].timestamp_ns), (5, 6));
         drop(w);
         let (mut w, r) = LogWriter::open(&p).unwrap();
         assert!(!r.changed());
         assert_eq!(w.size(), 6);
-        w.append(STDOUT, 7, b"d").unwrap();
+        w.append(Stream::Stdout, 7, b"d").unwrap();
         w.store().unwrap();
         assert_eq!(idx(&p)[3].offset, 6);
     }
@@ -280,16 +280,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.log");
         let (mut w, _) = LogWriter::open(&p).unwrap();
-        w.append(STDOUT, 1, b"small\n").unwrap();
+        w.append(Stream::Stdout, 1, b"small\n").unwrap();
         let big = vec![b'y'; DIRECT_BYTES];
-        w.append_span(STDERR, 2, &big);
+        w.append_span(Stream::Stderr, 2, &big);
         assert_eq!(
             std::fs::metadata(&p).unwrap().len(),
             0,
             "buffered bytes go first"
         );
         w.store().unwrap();
-        w.append_span(STDERR, 3, &big);
+        w.append_span(Stream::Stderr, 3, &big);
         assert_eq!(
             std::fs::metadata(&p).unwrap().len() as usize,
             6 + 2 * big.len()
@@ -309,7 +309,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log");
         let (mut w, _) = LogWriter::open(&p).unwrap();
-        w.append(STDOUT, 1, b"kept\n").unwrap();
+        w.append(Stream::Stdout, 1, b"kept\n").unwrap();
         w.store().unwrap();
         drop(w);
         // A crash after the data write, before the index write.
@@ -339,7 +339,7 @@ mod tests {
         let (_, r) = LogWriter::open(&p).unwrap();
         assert!(r.index_rebuilt);
         let e = idx(&p);
-        assert_eq!((e.len(), e[0].len, e[0].stream), (1, 7, STDOUT));
+        assert_eq!((e.len(), e[0].len, e[0].stream), (1, 7, Stream::Stdout));
         // An index pointing past a log that shrank is rebuilt as well.
         std::fs::write(&p, b"x").unwrap();
         let (_, r) = LogWriter::open(&p).unwrap();
@@ -362,7 +362,7 @@ mod tests {
             written: 0,
             pending: Vec::new(),
         };
-        w.append(STDOUT, 1, b"abc").unwrap();
+        w.append(Stream::Stdout, 1, b"abc").unwrap();
         assert!(w.store().is_err());
         assert_eq!(w.size(), 3);
         assert_eq!(w.pending.len(), 1);

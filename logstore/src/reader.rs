@@ -1,16 +1,17 @@
 //! Reading logs back: runs (bytes of one stream read at one time) from a log and its index,
 //! the rotated files of a log in order, and joining runs into lines per stream.
 
-use crate::index::{self, Entry, STDOUT};
+use crate::index::{self, Entry};
 use crate::rotate;
+use crate::stream::Stream;
 use std::io;
 use std::path::Path;
 
 /// Bytes of one stream read at one time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
-    /// [`crate::STDOUT`] or [`crate::STDERR`].
-    pub stream: u8,
+    /// The stream the bytes came from.
+    pub stream: Stream,
     /// Read time, in nanoseconds since the Unix epoch.
     pub timestamp_ns: u64,
     /// The bytes.
@@ -37,7 +38,7 @@ pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
                 Vec::new()
             } else {
                 vec![Run {
-                    stream: STDOUT,
+                    stream: Stream::Stdout,
                     timestamp_ns: ts,
                     data,
                 }]
@@ -57,8 +58,8 @@ pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
 /// One line of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    /// [`crate::STDOUT`] or [`crate::STDERR`].
-    pub stream: u8,
+    /// The stream the bytes came from.
+    pub stream: Stream,
     /// Read time of the line's first byte, in nanoseconds since the Unix epoch.
     pub timestamp_ns: u64,
     /// The bytes, line feed included when the line has one.
@@ -80,7 +81,7 @@ impl LineJoiner {
 
     /// Takes one run; returns the lines it completes.
     pub fn push(&mut self, run: &Run) -> Vec<Line> {
-        let slot = &mut self.pending[usize::from(run.stream != STDOUT)];
+        let slot = &mut self.pending[usize::from(run.stream == Stream::Stderr)];
         let mut out = Vec::new();
         for piece in run.data.split_inclusive(|&b| b == b'\n') {
             let line = slot.get_or_insert_with(|| Line {
@@ -105,7 +106,6 @@ impl LineJoiner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::STDERR;
     use crate::writer::LogWriter;
 
     #[test]
@@ -113,25 +113,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.log");
         let (mut w, _) = LogWriter::open(&p).unwrap();
-        w.append(STDOUT, 1, b"hel").unwrap();
-        w.append(STDERR, 2, b"oops\n").unwrap();
-        w.append(STDOUT, 3, b"lo\nlast").unwrap();
+        w.append(Stream::Stdout, 1, b"hel").unwrap();
+        w.append(Stream::Stderr, 2, b"oops\n").unwrap();
+        w.append(Stream::Stdout, 3, b"lo\nlast").unwrap();
         w.store().unwrap();
         let runs = read_runs(&p).unwrap();
         assert_eq!(runs.len(), 3);
         let mut j = LineJoiner::new();
         let mut lines: Vec<Line> = runs.iter().flat_map(|r| j.push(r)).collect();
         lines.extend(j.finish());
-        let got: Vec<(u8, u64, &[u8])> = lines
+        let got: Vec<(Stream, u64, &[u8])> = lines
             .iter()
             .map(|l| (l.stream, l.timestamp_ns, &l.data[..]))
             .collect();
         assert_eq!(
             got,
             vec![
-                (STDERR, 2, &b"oops\n"[..]),
-                (STDOUT, 1, b"hello\n"),
-                (STDOUT, 3, b"last")
+                (Stream::Stderr, 2, &b"oops\n"[..]),
+                (Stream::Stdout, 1, b"hello\n"),
+                (Stream::Stdout, 3, b"last")
             ]
         );
     }
