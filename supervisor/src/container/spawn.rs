@@ -63,7 +63,7 @@ pub struct InitChild {
     /// Read end of the workload's stderr pipe (O_CLOEXEC).
     pub stderr: OwnedFd,
     /// Read end of the ready pipe (O_CLOEXEC): EOF with nothing written = the workload runs,
-    /// see [`super::ready::decode`].
+    /// see [`proto::init::report::decode`].
     pub ready: OwnedFd,
 }
 

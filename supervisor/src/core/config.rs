@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long a start may take from the request to container-init's ready report (rootfs
-/// check, `--log-opt` validation and set-up together), in ms: 30 s.
-pub const READY_TIMEOUT_MS: u64 = 30_000;
+/// check, `--log-opt` validation and set-up together), in ms: 30 s, as [`spawn`] allows.
+///
+/// [`spawn`]: crate::container::spawn::spawn
+pub use crate::container::spawn::READY_TIMEOUT_MS;
 /// Rootfs checks that may be in flight at once (a check can hang on a dead mount: each one
 /// holds a thread until its filesystem answers); a start beyond them is refused.
 pub const MAX_ROOTFS_CHECKS: usize = 128;

@@ -4,9 +4,9 @@
 //! returns; [`Core::next_deadline`] tells the shell how long it may sleep.
 //!
 //! The exit-status rules (128+signal, stop vs hard-limit attribution, 126/127) are
-//! [`proto::exit`]'s. Rules live one concern per module: [`requests`] (client requests), [`start`] (the
-//! two-phase start), [`ending`] (stops, exits, drained logs), [`router`] (the log-router's
-//! reports, death and restart), [`shutdown`]; they share the state in [`world`].
+//! [`proto::exit`]'s. Rules live one concern per module: `requests` (client requests),
+//! `start` (the two-phase start), `ending` (stops, exits, drained logs), `router` (the
+//! log-router's reports, death and restart), `shutdown`; they share the state in `world`.
 
 pub mod config;
 pub mod effect;

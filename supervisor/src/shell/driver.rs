@@ -70,7 +70,7 @@ impl<O: Os> Driver<O> {
     pub fn on_sigchld(&mut self) {
         for (pid, exit) in self.os.reap() {
             if pid == self.os.router_pid() {
-                tracing::error!(?exit, "log-router exited");
+                tracing::info!(?exit, "log-router exited");
                 self.on_router_readable();
                 self.feed(Input::RouterExited);
             } else {
