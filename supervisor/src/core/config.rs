@@ -15,8 +15,11 @@ pub use crate::container::spawn::READY_TIMEOUT_MS;
 pub const MAX_ROOTFS_CHECKS: usize = 128;
 /// Longest wait for a (re)started log-router's `Ready`, in ms: 10 s.
 pub const ROUTER_READY_TIMEOUT_MS: u64 = 10_000;
-/// Delay before retrying a failed log-router restart, in ms: 1 s.
+/// Delay before retrying a failed log-router restart, in ms: 1 s, doubled after each further
+/// failure up to [`ROUTER_RETRY_MAX_MS`].
 pub const ROUTER_RETRY_MS: u64 = 1_000;
+/// Longest delay between log-router restarts, in ms: 30 s.
+pub const ROUTER_RETRY_MAX_MS: u64 = 30_000;
 /// Longest wait for the log-router to exit at shutdown, in ms: 10 s.
 pub const ROUTER_SHUTDOWN_MS: u64 = 10_000;
 
@@ -37,6 +40,8 @@ pub struct CoreConfig {
     pub router_ready_timeout: Duration,
     /// See [`ROUTER_RETRY_MS`].
     pub router_retry: Duration,
+    /// See [`ROUTER_RETRY_MAX_MS`].
+    pub router_retry_max: Duration,
     /// See [`ROUTER_SHUTDOWN_MS`].
     pub router_shutdown_timeout: Duration,
 }
@@ -52,6 +57,7 @@ impl CoreConfig {
             max_rootfs_checks: MAX_ROOTFS_CHECKS,
             router_ready_timeout: Duration::from_millis(ROUTER_READY_TIMEOUT_MS),
             router_retry: Duration::from_millis(ROUTER_RETRY_MS),
+            router_retry_max: Duration::from_millis(ROUTER_RETRY_MAX_MS),
             router_shutdown_timeout: Duration::from_millis(ROUTER_SHUTDOWN_MS),
         }
     }

@@ -1,6 +1,6 @@
 //! The log-router rules: its reports (drained logs, validations, drops), its death (fail the
 //! waiting validations, restart it), its restart (wait for `Ready` with a deadline, then hand
-//! it every live container whose log is not drained; retry after a delay on failure).
+//! it every live container whose log is not drained; retry after a growing delay on failure).
 
 use crate::core::effect::Effect;
 use crate::core::ending;
@@ -45,6 +45,7 @@ fn on_ready(w: &mut World) {
         return;
     }
     w.router.phase = Phase::Up;
+    w.router.failures = 0;
     tracing::info!("log-router ready");
     // Bytes still in the pipes are read by the new router; bytes the old one had not stored
     // are still in the pipes too (it consumes only what its sinks stored).
@@ -147,9 +148,17 @@ fn finish(w: &mut World) {
     w.out.push(Effect::Exit);
 }
 
+/// Waits before the next start: the retry delay, doubled for each failure in a row (capped).
 fn retry_later(w: &mut World) {
+    let doublings = w.router.failures.min(16);
+    w.router.failures = w.router.failures.saturating_add(1);
+    let delay = w
+        .cfg
+        .router_retry
+        .saturating_mul(1 << doublings)
+        .min(w.cfg.router_retry_max);
     w.router.phase = Phase::Retry {
-        at: w.now.at + w.cfg.router_retry,
+        at: w.now.at + delay,
     };
 }
 

@@ -37,6 +37,8 @@ pub struct RouterState {
     pub phase: Phase,
     /// Starts whose `Validate` was sent and not answered, oldest first.
     pub validations: VecDeque<StartId>,
+    /// Failed (re)starts since the router was last ready: each doubles the retry delay.
+    pub failures: u32,
 }
 
 impl RouterState {
@@ -45,6 +47,7 @@ impl RouterState {
         Self {
             phase: Phase::Up,
             validations: VecDeque::new(),
+            failures: 0,
         }
     }
 

@@ -107,12 +107,33 @@ fn failed_restarts_are_retried_after_a_delay() {
     assert!(effects.iter().any(|e| matches!(e, Effect::KillRouter)));
     // Its death then does not start a second one at once.
     assert!(!starts_router(&t.on(Input::RouterExited)));
-    assert!(starts_router(&t.advance(1_000)));
-    // A refused configuration is a failed start too.
+    assert!(!starts_router(&t.advance(1_999)), "second failure: 2 s");
+    assert!(starts_router(&t.advance(1)));
+    // A refused configuration is a failed start too; each failure doubles the delay.
     let effects = t.on(Input::Router(FromRouter::ConfigError {
         message: "bad sink".into(),
     }));
     assert!(effects.iter().any(|e| matches!(e, Effect::KillRouter)));
+    assert!(!starts_router(&t.advance(3_999)));
+    assert!(starts_router(&t.advance(1)));
+    // Up to the cap.
+    for _ in 0..8 {
+        t.on(Input::RouterStartFailed(
+            crate::router_link::RouterError::Closed,
+        ));
+        t.advance(30_000);
+    }
+    t.on(Input::RouterStartFailed(
+        crate::router_link::RouterError::Closed,
+    ));
+    assert!(!starts_router(&t.advance(29_999)));
+    assert!(starts_router(&t.advance(1)));
+    // A ready router resets the delay.
+    t.on(Input::Router(FromRouter::Ready));
+    t.on(Input::RouterExited);
+    t.on(Input::RouterStartFailed(
+        crate::router_link::RouterError::Closed,
+    ));
     assert!(starts_router(&t.advance(1_000)));
 }
 
