@@ -37,45 +37,45 @@ pub fn handle(w: &mut World, conn: ConnId, frame: RequestFrame) {
         Request::Wait { id } => defer_until_ended(w, conn, &id),
         Request::Remove { id } => remove(w, conn, &id),
         Request::Stop { id, grace_ms } => {
-            if w.records.get(&id).is_some() && starting(w, &id).is_none() {
-                ending::request_stop(w, &id, Duration::from_millis(grace_ms));
+            let grace = Duration::from_millis(grace_ms);
+            match w
+                .starts
+                .by_container(&id)
+                .filter(|_| starting(w, &id).is_some())
+            {
+                // Stopped as soon as it runs (a failed start answers the stop with its error).
+                Some(s) => start::stop_when_started(w, s, grace),
+                None => ending::request_stop(w, &id, grace),
             }
             defer_until_ended(w, conn, &id);
         }
     }
 }
 
-/// Every record, and every start whose container-init runs (state `starting`), sorted by
-/// start time then id.
+/// Every record, and every start in flight (state `starting`), sorted by start time then id.
 fn ps(w: &World) -> Vec<ContainerInfo> {
     let mut v: Vec<ContainerInfo> = w.records.infos().cloned().collect();
     v.extend(
         w.starts
             .iter()
-            .filter(|(_, p)| !p.abandoned && p.pid.is_some())
+            .filter(|(_, p)| !p.abandoned)
             .map(|(_, p)| p.info(&w.cfg.log_path(&p.spec.id))),
     );
     v.sort_by(|a, b| (a.started_at_ms, &a.id).cmp(&(b.started_at_ms, &b.id)));
     v
 }
 
-/// The `starting` record of a start of `id` whose container-init runs.
+/// The `starting` record of a start of `id` in flight.
 fn starting(w: &World, id: &str) -> Option<ContainerInfo> {
     let p = w.starts.by_container(id).and_then(|s| w.starts.get(s))?;
-    (!p.abandoned && p.pid.is_some()).then(|| p.info(&w.cfg.log_path(id)))
+    (!p.abandoned).then(|| p.info(&w.cfg.log_path(id)))
 }
 
-fn still_starting(w: &mut World, conn: ConnId, id: &str) {
-    w.error(
-        conn,
-        ErrorCode::Conflict,
-        format!("container {id} is still starting"),
-    );
-}
-
+/// Answers when container `id` has ended; for a start in flight, when the container it
+/// becomes has ended (or with the start's error).
 fn defer_until_ended(w: &mut World, conn: ConnId, id: &str) {
     if starting(w, id).is_some() {
-        return still_starting(w, conn, id);
+        return w.waits.push((conn, id.to_string()));
     }
     match w.records.get(id) {
         None => w.answer(conn, not_found(id)),
@@ -90,7 +90,11 @@ fn defer_until_ended(w: &mut World, conn: ConnId, id: &str) {
 /// Forgets an ended container and has its log files deleted; refuses a live one.
 fn remove(w: &mut World, conn: ConnId, id: &str) {
     if starting(w, id).is_some() {
-        return still_starting(w, conn, id);
+        return w.error(
+            conn,
+            ErrorCode::Conflict,
+            format!("container {id} is starting: stop it before removing it"),
+        );
     }
     match w.records.get(id) {
         None => return w.answer(conn, not_found(id)),

@@ -5,6 +5,7 @@
 //! does not finish within the ready timeout is answered with an error and its init killed.
 
 use crate::core::effect::{Effect, SpawnSpec};
+use crate::core::ending;
 use crate::core::input::{ConnId, ReadyLost, RootfsCheckError, SpawnFailure, StartId};
 use crate::core::records::Container;
 use crate::core::router_state::Phase;
@@ -18,6 +19,7 @@ use proto::init::report::Outcome;
 use proto::limits;
 use proto::router::ToRouter;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A refused request: the error code and the one-line message.
 type Refusal = (ErrorCode, String);
@@ -91,6 +93,7 @@ pub fn begin(w: &mut World, conn: ConnId, spec: StartSpec) {
         report: None,
         exit: None,
         abandoned: false,
+        stop_grace: None,
     });
     w.starts.checks_in_flight += 1;
     w.out.push(Effect::CheckRootfs { start, path });
@@ -286,6 +289,14 @@ fn settle(w: &mut World, start: StartId) {
     }
 }
 
+/// A `stop` of a container still starting: it is stopped as soon as it runs (the shortest
+/// grace of several stops wins).
+pub fn stop_when_started(w: &mut World, start: StartId, grace: Duration) {
+    if let Some(p) = w.starts.get_mut(start) {
+        p.stop_grace = Some(p.stop_grace.map_or(grace, |g| g.min(grace)));
+    }
+}
+
 /// The ready report said the workload runs: the start becomes a running container.
 fn become_container(w: &mut World, start: StartId) {
     let p = w.starts.remove(start).expect("settled start");
@@ -322,6 +333,9 @@ fn become_container(w: &mut World, start: StartId) {
             })));
     }
     w.records.insert(record);
+    if let Some(grace) = p.stop_grace {
+        ending::request_stop(w, &id, grace);
+    }
 }
 
 /// Answers `start` with an error and lets go of it: its ready pipe and output are dropped,
@@ -334,8 +348,13 @@ pub fn abandon(w: &mut World, start: StartId, (code, message): Refusal) {
     let conn = p.conn.take();
     let (id, stage, pid, exit) = (p.spec.id.clone(), p.stage, p.pid, p.exit);
     tracing::info!(container = %id, ?code, %message, "start failed");
-    if let Some(conn) = conn {
-        w.error(conn, code, message);
+    // Those waiting for the container (`wait`, `stop`) get the start's error too.
+    let (waiting, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut w.waits)
+        .into_iter()
+        .partition(|(_, i)| *i == id);
+    w.waits = rest;
+    for c in conn.into_iter().chain(waiting.into_iter().map(|(c, _)| c)) {
+        w.error(c, code, message.clone());
     }
     if matches!(stage, Stage::Spawning | Stage::Cloned) {
         w.out.push(Effect::DropStart {

@@ -49,6 +49,8 @@ pub struct PendingStart {
     pub exit: Option<InitExit>,
     /// Answered with an error: kept only until its init is reaped.
     pub abandoned: bool,
+    /// A `stop` came while it was starting: the grace period of the stop that follows.
+    pub stop_grace: Option<std::time::Duration>,
 }
 
 impl PendingStart {

@@ -322,8 +322,57 @@ fn a_start_goes_on_when_its_client_leaves() {
 }
 
 #[test]
-fn wait_stop_and_rm_of_a_starting_container_are_conflicts() {
+fn a_starting_container_is_waited_for_and_stopped_once_it_runs_and_not_removed() {
     let mut t = T::new();
-    t.cloned("a", 50);
-    assert_wait_rm_stop_refused(&mut t, "a", ErrorCode::Conflict, "still starting");
+    let (_, start) = t.begin(spec("a", "/roots/a"));
+    // Visible from the request on, pid 0 until its init is cloned.
+    let ps = t.ps();
+    assert_eq!(
+        (ps.len(), ps[0].state, ps[0].pid),
+        (1, ContainerState::Starting, 0)
+    );
+    let (code, msg) = error_of(Some(t.ask(Request::Remove { id: "a".into() })));
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(msg.contains("is starting"), "{msg}");
+    let (waiter, effects) = t.request(Request::Wait { id: "a".into() });
+    assert_eq!(answer_to(waiter, &effects), None);
+    let (stopper, effects) = t.request(Request::Stop {
+        id: "a".into(),
+        grace_ms: 100,
+    });
+    assert_eq!(answer_to(stopper, &effects), None);
+    assert!(kills(&effects).is_empty(), "nothing runs yet");
+    t.checked(start, "/roots/a");
+    t.on(Input::InitSpawned { start, pid: 50 });
+    let effects = t.on(Input::InitReport {
+        start,
+        outcome: Outcome::Ready,
+    });
+    assert_eq!(kills(&effects), vec![(50, Signal::SIGTERM)]);
+    assert_eq!(kills(&t.advance(100)), vec![(50, Signal::SIGKILL)]);
+    t.exit(50, InitExit::Signal(9));
+    let effects = t.drained("a");
+    for conn in [waiter, stopper] {
+        let r = answer_to(conn, &effects);
+        assert!(
+            matches!(&r, Some(Response::Container(i)) if i.state == ContainerState::Stopped),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn waiters_of_a_failed_start_get_its_error() {
+    let mut t = T::new();
+    let (conn, start) = t.begin(spec("a", "/nope"));
+    let (waiter, _) = t.request(Request::Wait { id: "a".into() });
+    let effects = t.on(Input::RootfsChecked {
+        start,
+        result: Err(RootfsCheckError::NotDirectory("/nope".into())),
+    });
+    for c in [conn, waiter] {
+        let (code, msg) = error_of(answer_to(c, &effects));
+        assert_eq!(code, ErrorCode::InvalidArgument);
+        assert_eq!(msg, "rootfs /nope is not a directory");
+    }
 }
