@@ -11,6 +11,7 @@ pub mod core;
 pub mod listener;
 pub mod monitor;
 pub mod router_link;
+pub mod router_outbox;
 pub mod shell;
 
 pub use config::SupervisorConfig;

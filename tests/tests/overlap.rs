@@ -134,7 +134,10 @@ fn a_start_on_a_hung_filesystem_blocks_nobody() {
     let asked = Instant::now();
     let ps = ps_within(&sup, PROMPT).expect("ps answered while a rootfs check hangs");
     assert!(asked.elapsed() < PROMPT);
-    let hung_info = ps.iter().find(|c| c.id == "hung").expect("the hung start in ps");
+    let hung_info = ps
+        .iter()
+        .find(|c| c.id == "hung")
+        .expect("the hung start in ps");
     assert_eq!(hung_info.state, ContainerState::Starting, "{ps:?}");
 
     // Another container starts, runs and ends meanwhile.
