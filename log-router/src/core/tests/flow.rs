@@ -199,21 +199,7 @@ fn an_unfinished_line_waits_then_goes_as_is() {
         t0,
     );
     assert_eq!(fx, [Effect::Peek { key: 0, idx: 0 }]);
-    let peek = Peeked::Data {
-        bytes: b"prompt> ",
-        rest_of_pipe: true,
-    };
-    assert_eq!(
-        core.on(
-            Input::Peeked {
-                key: 0,
-                idx: 0,
-                peek
-            },
-            t0
-        ),
-        []
-    );
+    assert_eq!(peek_all(&mut core, 0, b"prompt> ", t0), []);
     assert_eq!(core.next_timeout(t0), DROPS_EVERY.min(PARTIAL_HOLD));
     let later = t0 + PARTIAL_HOLD;
     assert_eq!(
@@ -293,19 +279,5 @@ fn a_second_turn_of_a_stream_does_not_deliver_its_chunk_again() {
         bytes: COALESCE_BYTES,
     };
     assert_eq!(core.on(second, t0), []);
-    let peek = Peeked::Data {
-        bytes: b"a\nb",
-        rest_of_pipe: true,
-    };
-    assert_eq!(
-        core.on(
-            Input::Peeked {
-                key: 0,
-                idx: 0,
-                peek
-            },
-            t0
-        ),
-        []
-    );
+    assert_eq!(peek_all(&mut core, 0, b"a\nb", t0), []);
 }

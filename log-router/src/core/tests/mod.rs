@@ -77,13 +77,18 @@ pub(super) fn deliver(core: &mut Core, idx: usize, bytes: &[u8], now: Instant) -
         now,
     );
     assert_eq!(fx, [Effect::Peek { key: 0, idx }]);
+    let fx = peek_all(core, idx, bytes, now);
+    assert_eq!(fx.len(), 1, "{fx:?}");
+    fx.into_iter().next().unwrap()
+}
+
+/// Answers a peek of stream `idx` of route key 0 with `bytes`, the rest of the pipe.
+pub(super) fn peek_all(core: &mut Core, idx: usize, bytes: &[u8], now: Instant) -> Vec<Effect> {
     let peek = Peeked::Data {
         bytes,
         rest_of_pipe: true,
     };
-    let fx = core.on(Input::Peeked { key: 0, idx, peek }, now);
-    assert_eq!(fx.len(), 1, "{fx:?}");
-    fx.into_iter().next().unwrap()
+    core.on(Input::Peeked { key: 0, idx, peek }, now)
 }
 
 /// Ends both streams of route key 0 (end of file on each peek).
