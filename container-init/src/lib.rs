@@ -3,10 +3,12 @@
 //! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (its command
 //! line and ready-pipe report are [`proto::init`]). It builds the container's root filesystem
 //! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
-//! id, starts the workload as its child ([`workload`]), reports the outcome on the ready pipe
-//! ([`ready`]), then reaps and forwards signals until the workload ends ([`reaper`]) and exits
-//! with its status.
+//! id, starts the workload as its child ([`workload`], with its nice value also set on its
+//! session's autogroup by [`autogroup`]), reports the outcome on the ready pipe ([`ready`]),
+//! then reaps and forwards signals until the workload ends, or during a stop until its whole
+//! PID namespace is empty ([`reaper`]), and exits with the workload's status.
 
+pub mod autogroup;
 pub mod dev;
 pub mod mount;
 pub mod ready;

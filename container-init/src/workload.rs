@@ -1,5 +1,6 @@
 //! Starting the workload: a child of `container-init` in its own session and process group,
-//! with default signal dispositions, an empty signal mask, the requested nice value, a clean
+//! with default signal dispositions, an empty signal mask, the requested nice value (for the
+//! process and for its session's scheduler autogroup, see [`crate::autogroup`]), a clean
 //! environment, and stdin/stdout/stderr inherited (every other descriptor is close-on-exec).
 //! A failure up to and including `exec` is returned here (std's `Command` carries the child's
 //! errno back over its own close-on-exec pipe), so it can go to the ready pipe.
@@ -37,7 +38,7 @@ impl WorkloadError {
 ///
 /// # Errors
 /// [`WorkloadError`]: the program was not found in [`DEFAULT_PATH`], could not be executed,
-/// or `setsid`/`setpriority` failed.
+/// or `setsid`, `setpriority` or [`crate::autogroup::set_nice`] failed.
 pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadError> {
     let (program, args) = argv.split_first().ok_or_else(|| WorkloadError {
         program: String::new(),
@@ -51,7 +52,8 @@ pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadEr
         .env("HOME", "/")
         .current_dir("/");
     // SAFETY: the closure runs between fork and exec in a single-threaded process and makes
-    // only async-signal-safe system calls (setsid, sigprocmask, sigaction, setpriority); no allocation.
+    // only async-signal-safe system calls (setsid, sigprocmask, sigaction, setpriority, and
+    // open/write/close of the autogroup file); no allocation.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
@@ -60,6 +62,10 @@ pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadEr
             // `which` is an int in musl's prototype and an unsigned enum in glibc's.
             if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            // The new session's autogroup starts at nice 0: set it only when that differs.
+            if nice != 0 {
+                crate::autogroup::set_nice(nice)?;
             }
             Ok(())
         });

@@ -2,8 +2,10 @@
 //! drops it last; large buffers come back here instead, so that the next chunk is read into
 //! memory already faulted in (a fresh 256 KiB buffer costs 64 page faults and zeroed pages).
 
-use crate::pipe::CHUNK_BYTES;
 use std::sync::{Arc, Mutex};
+
+/// Largest chunk taken from a pipe at once, in bytes (the size of a reused buffer).
+pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// Chunks from this size on get a full [`CHUNK_BYTES`] buffer, which is kept for reuse.
 pub const REUSE_FROM: usize = 64 * 1024;

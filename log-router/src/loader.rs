@@ -285,13 +285,13 @@ fn load(path: &Path) -> Result<LoadedSink, LoadError> {
 
 /// Loaded libraries by path; each is loaded at most once.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub struct SinkCatalog {
     loaded: HashMap<PathBuf, &'static LoadedSink>,
     dirs: Vec<PathBuf>,
 }
 
-impl Registry {
-    /// A registry resolving built-ins in `dirs`.
+impl SinkCatalog {
+    /// A catalog resolving built-ins in `dirs`.
     pub fn new(dirs: Vec<PathBuf>) -> Self {
         Self {
             loaded: HashMap::new(),
@@ -350,7 +350,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("text.so");
         std::fs::write(&text, b"#!/bin/sh\necho hi\n").unwrap();
-        let mut r = Registry::new(vec![]);
+        let mut r = SinkCatalog::new(vec![]);
         let e = r.get(text.to_str().unwrap()).unwrap_err();
         assert!(matches!(e, LoadError::NotSharedObject { .. }), "{e}");
         let e = r.get("/nonexistent/x.so").unwrap_err();
@@ -377,7 +377,7 @@ mod tests {
         .into_iter()
         .find(|p| Path::new(p).exists());
         let Some(libm) = libc else { return };
-        let e = Registry::new(vec![]).get(libm).unwrap_err();
+        let e = SinkCatalog::new(vec![]).get(libm).unwrap_err();
         assert!(matches!(e, LoadError::MissingSymbol { .. }), "{e}");
     }
 }

@@ -6,6 +6,7 @@
 //! container's pipe for its successor: delivery is at least once.
 
 use crate::buffers::Buffers;
+pub use crate::buffers::CHUNK_BYTES;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, splice, tee, FcntlArg, OFlag, SpliceFFlags};
 use std::fs::File;
@@ -15,9 +16,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 /// Pipe size asked for container pipes and the scratch pipe, in bytes (the default
 /// `/proc/sys/fs/pipe-max-size`).
 pub const PIPE_BYTES: usize = 1 << 20;
-
-/// Largest chunk taken at once, in bytes.
-pub const CHUNK_BYTES: usize = 256 * 1024;
 
 nix::ioctl_read_bad!(fionread, libc::FIONREAD, libc::c_int);
 

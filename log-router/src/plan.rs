@@ -6,7 +6,7 @@
 //! `drain-timeout` (how long a failing sink is retried after its container's output ended).
 
 use crate::instance;
-use crate::loader::{LoadError, LoadedSink, Registry};
+use crate::loader::{LoadError, LoadedSink, SinkCatalog};
 use proto::router::SinkSpec;
 use sink_abi::config::{KEY_CONTAINER_ID, KEY_LOG_PATH, RESERVED_KEYS};
 use sink_abi::Config;
@@ -78,13 +78,13 @@ pub enum PlanError {
 ///
 /// # Errors
 /// [`PlanError`].
-pub fn plan(spec: &SinkSpec, registry: &mut Registry) -> Result<SinkPlan, PlanError> {
+pub fn plan(spec: &SinkSpec, catalog: &mut SinkCatalog) -> Result<SinkPlan, PlanError> {
     let label = spec.sink.clone();
     let opt_err = |message: String| PlanError::Option {
         sink: label.clone(),
         message,
     };
-    let lib = registry.get(&spec.sink)?;
+    let lib = catalog.get(&spec.sink)?;
     let mut mode = Mode::Blocking;
     let mut max_buffer = DEFAULT_MAX_BUFFER;
     let mut drain_timeout = DEFAULT_DRAIN_TIMEOUT;

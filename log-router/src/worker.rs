@@ -6,13 +6,14 @@
 //! container or the other sinks). A sink that is only *unavailable* (`ENGINE_SINK_RETRY`) keeps
 //! its hold, like a slow one. The last release lets the router consume the bytes from the pipe.
 
+use crate::core::route::{RouteId, SinkInfo};
 use crate::instance::{CallError, SinkInstance};
 use crate::plan::{Mode, SinkPlan};
 use crate::records::Chunk;
-use crate::route::RouteId;
+use crate::sink_shared::SinkShared;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sink_abi::Stream;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -89,28 +90,6 @@ impl Notifier {
     }
 }
 
-/// Counters shared between a sink thread and the router loop.
-#[derive(Debug, Default)]
-pub struct SinkShared {
-    /// Bytes queued for the thread, not yet handled.
-    pub queued_bytes: AtomicUsize,
-    /// The sink failed (`ENGINE_SINK_ERROR` or fatal) and has not recovered: its chunks are not
-    /// held.
-    pub failing: AtomicBool,
-    /// Records dropped (queue full, sink dead, or given up).
-    pub dropped_records: AtomicU64,
-    /// Bytes in those records.
-    pub dropped_bytes: AtomicU64,
-}
-
-impl SinkShared {
-    /// Counts dropped records.
-    pub fn drop_records(&self, records: u64, bytes: u64) {
-        self.dropped_records.fetch_add(records, Ordering::Relaxed);
-        self.dropped_bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-}
-
 /// The router's handle on one sink thread.
 #[derive(Debug)]
 pub struct SinkHandle {
@@ -172,9 +151,14 @@ impl SinkHandle {
         })
     }
 
-    /// Whether a new chunk of `len` bytes must be held by this sink (blocking and healthy).
-    pub fn holds(&self) -> bool {
-        self.mode == Mode::Blocking && !self.shared.failing.load(Ordering::Acquire)
+    /// The sink as the core sees it.
+    pub fn info(&self) -> SinkInfo {
+        SinkInfo {
+            label: self.label.clone(),
+            mode: self.mode,
+            drain_timeout: self.drain_timeout,
+            shared: self.shared.clone(),
+        }
     }
 
     /// Queues a chunk; an unheld chunk that does not fit the queue bound is dropped and counted.

@@ -2,7 +2,8 @@
 //!
 //! - [`args`]: the command line the supervisor execs and `container-init` parses;
 //! - [`report`]: the ready pipe, written by `container-init` (and by the supervisor's cloned
-//!   child before it) and decoded by the supervisor.
+//!   child before it) and decoded by the supervisor;
+//! - [`STOP_SIGNAL`]: the signal that asks `container-init` to stop the container.
 //!
 //! `container-init`'s exit statuses are in [`crate::exit`].
 
@@ -11,3 +12,9 @@ pub mod report;
 
 pub use args::{ArgsError, InitArgs};
 pub use report::Outcome;
+
+/// The signal the supervisor sends `container-init` to stop the container (`SIGTERM`, as
+/// `docker stop` and runc's `kill` default). `container-init` forwards it to every process of
+/// the PID namespace and then exits only when the namespace is empty; the supervisor bounds
+/// this grace period with a `SIGKILL` to `container-init`. See `docs/container-init.md`.
+pub const STOP_SIGNAL: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGTERM;

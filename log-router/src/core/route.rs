@@ -1,11 +1,13 @@
-//! Per-container routing state: the two read ends, the chunk in flight on each, the sink
-//! threads, and the finish bookkeeping that decides when the log is complete.
+//! Per-container routing state the core owns: each stream's phase (gathering, chunk in flight,
+//! done), the container's sinks as the core sees them (label, mode, deadlines, counters), and
+//! the finish bookkeeping that decides when the log is complete.
 
-use crate::worker::SinkHandle;
+use crate::plan::Mode;
+use crate::sink_shared::SinkShared;
 use proto::api::SinkDrops;
 use sink_abi::Stream;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Which route an event is about: the slab key plus a serial, so that an event from a sink
@@ -29,7 +31,7 @@ impl std::fmt::Display for RouteId {
 /// are gone, before it is abandoned.
 pub const FINISH_SLACK: Duration = Duration::from_secs(2);
 
-/// The streams of a route, in token order.
+/// The streams of a route, in index order.
 pub const STREAMS: [Stream; 2] = [Stream::Stdout, Stream::Stderr];
 
 /// Index of a stream in [`Route::streams`].
@@ -40,11 +42,36 @@ pub fn index(stream: Stream) -> usize {
     }
 }
 
+/// A sink of a route as the core sees it (its thread belongs to the shell).
+#[derive(Debug, Clone)]
+pub struct SinkInfo {
+    /// Sink label (name or path as configured), used in reports.
+    pub label: String,
+    /// Delivery mode.
+    pub mode: Mode,
+    /// How long the sink keeps retrying once asked to finish.
+    pub drain_timeout: Duration,
+    /// Counters shared with the sink's thread.
+    pub shared: Arc<SinkShared>,
+}
+
+impl SinkInfo {
+    /// Whether a new chunk must be held by this sink (blocking and healthy).
+    pub fn holds(&self) -> bool {
+        self.mode == Mode::Blocking && !self.shared.failing.load(Ordering::Acquire)
+    }
+
+    /// Bytes queued for the sink's thread.
+    pub fn queued(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Acquire)
+    }
+}
+
 /// One stream of a container.
 #[derive(Debug)]
 pub struct StreamState {
-    /// The read end; `None` after end of file.
-    pub fd: Option<OwnedFd>,
+    /// The pipe is still read (false after end of file).
+    pub open: bool,
     /// The chunk peeked and handed to sinks but not yet consumed: (number, length in bytes).
     pub in_flight: Option<(u64, usize)>,
     /// Every writer closed (no more bytes will come after what the pipe holds).
@@ -52,7 +79,7 @@ pub struct StreamState {
     /// Since when an unfinished line has been waiting in the pipe for its line feed.
     pub held_since: Option<Instant>,
     /// Until when the bytes in the pipe are left to gather into a larger chunk (see
-    /// [`crate::flow::COALESCE_WAIT`]).
+    /// [`super::rules::COALESCE_WAIT`]).
     pub gather_until: Option<Instant>,
     /// The last peek found a full chunk in the pipe: the writer is fast, what is left after
     /// it is taken at once rather than gathered.
@@ -60,18 +87,21 @@ pub struct StreamState {
     /// Whether the poll reports the pipe's bytes (true), or only its hang-up (while a chunk is
     /// in flight or bytes gather: each write would wake the loop for nothing).
     pub armed: bool,
+    /// Chunks the stream may still take in its current turn.
+    pub turn_left: usize,
 }
 
 impl StreamState {
-    fn new(fd: OwnedFd) -> Self {
+    fn new() -> Self {
         Self {
-            fd: Some(fd),
+            open: true,
             in_flight: None,
             hup: false,
             held_since: None,
             gather_until: None,
             last_full: false,
             armed: true,
+            turn_left: 0,
         }
     }
 }
@@ -85,8 +115,8 @@ pub struct Route {
     pub serial: u64,
     /// Stdout then stderr.
     pub streams: [StreamState; 2],
-    /// Sink threads; empty when the output is discarded (sinks could not be created).
-    pub sinks: Vec<SinkHandle>,
+    /// Sinks; empty when the output is discarded (sinks could not be created).
+    pub sinks: Vec<SinkInfo>,
     /// Per sink: reported `Finished`.
     pub finished: Vec<bool>,
     /// Per sink: given up on at the deadline (stuck in a call); no longer waited for.
@@ -103,27 +133,28 @@ pub struct Route {
 }
 
 impl Route {
-    /// A route over the two read ends.
-    pub fn new(
-        id: String,
-        serial: u64,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-        sinks: Vec<SinkHandle>,
-    ) -> Self {
-        let reported = vec![(0, 0); sinks.len()];
+    /// A route with both streams open and no sinks yet.
+    pub fn new(id: String, serial: u64) -> Self {
         Self {
             id,
             serial,
-            streams: [StreamState::new(stdout), StreamState::new(stderr)],
-            finished: vec![false; sinks.len()],
-            abandoned: vec![false; sinks.len()],
-            sinks,
+            streams: [StreamState::new(), StreamState::new()],
+            sinks: Vec::new(),
+            finished: Vec::new(),
+            abandoned: Vec::new(),
             finishing: false,
             gone_at: None,
             next_seq: 0,
-            reported,
+            reported: Vec::new(),
         }
+    }
+
+    /// Gives the route its sinks.
+    pub fn set_sinks(&mut self, sinks: Vec<SinkInfo>) {
+        self.finished = vec![false; sinks.len()];
+        self.abandoned = vec![false; sinks.len()];
+        self.reported = vec![(0, 0); sinks.len()];
+        self.sinks = sinks;
     }
 
     /// Every sink finished or was abandoned.
@@ -134,53 +165,35 @@ impl Route {
             .all(|(f, a)| *f || *a)
     }
 
-    /// Deadlines of the sinks still waited for: `(index, deadline)`; `None` before the
-    /// writers are gone.
-    pub fn sink_deadline_list(&self) -> Option<Vec<(usize, Instant)>> {
-        let t0 = self.gone_at?;
-        Some(
+    /// Deadlines of the sinks still waited for: `(index, deadline)`; empty before the writers
+    /// are gone.
+    pub fn sink_deadlines(&self) -> impl Iterator<Item = (usize, Instant)> + '_ {
+        self.gone_at.into_iter().flat_map(move |t0| {
             self.sinks
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !self.finished[*i] && !self.abandoned[*i])
-                .map(|(i, s)| (i, t0 + s.drain_timeout + FINISH_SLACK))
-                .collect(),
-        )
-    }
-
-    /// The deadlines of [`Route::sink_deadline_list`], for the poll timeout.
-    pub fn sink_deadlines(&self) -> Vec<Instant> {
-        self.sink_deadline_list()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect()
+                .map(move |(i, s)| (i, t0 + s.drain_timeout + FINISH_SLACK))
+        })
     }
 
     /// Every writer of both streams is gone (hang-up seen, or end of file reached).
     pub fn writers_gone(&self) -> bool {
-        self.streams.iter().all(|s| s.hup || s.fd.is_none())
+        self.streams.iter().all(|s| s.hup || !s.open)
     }
 
     /// Both streams reached end of file and nothing is in flight.
     pub fn streams_done(&self) -> bool {
         self.streams
             .iter()
-            .all(|s| s.fd.is_none() && s.in_flight.is_none())
+            .all(|s| !s.open && s.in_flight.is_none())
     }
 
     /// Drop counters that changed since the last call (all non-zero ones, as the report wants),
     /// or `None` when nothing changed.
     pub fn drops_changed(&mut self) -> Option<Vec<SinkDrops>> {
-        let sinks = std::mem::take(&mut self.sinks);
-        let d = self.drops_from(&sinks);
-        self.sinks = sinks;
-        d
-    }
-
-    /// As [`Route::drops_changed`], for sinks already taken out of the route.
-    pub fn drops_from(&mut self, sinks: &[SinkHandle]) -> Option<Vec<SinkDrops>> {
-        let now: Vec<(u64, u64)> = sinks
+        let now: Vec<(u64, u64)> = self
+            .sinks
             .iter()
             .map(|s| {
                 (
@@ -192,7 +205,8 @@ impl Route {
         if now == self.reported {
             return None;
         }
-        let drops = sinks
+        let drops = self
+            .sinks
             .iter()
             .zip(&now)
             .filter(|(_, c)| c.0 > 0)

@@ -1,0 +1,264 @@
+//! Completion and `Drained`, drop reports, stuck-sink deadlines, adds and control answers.
+
+use super::*;
+
+#[test]
+fn drained_comes_after_both_streams_ended_and_every_sink_finished() {
+    let t0 = Instant::now();
+    let s = sink("file", Mode::NonBlocking);
+    let shared = s.shared.clone();
+    let (mut core, route) = with_route(t0, vec![s]);
+    core.on(Input::Turn, t0);
+    let peek = Peeked::Eof;
+    let fx = core.on(
+        Input::Peeked {
+            key: 0,
+            idx: 0,
+            peek,
+        },
+        t0,
+    );
+    assert_eq!(fx, [Effect::ClosePipe { key: 0, idx: 0 }]);
+    shared.drop_records(2, 20);
+    let fx = core.on(
+        Input::Peeked {
+            key: 0,
+            idx: 1,
+            peek,
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        [
+            Effect::ClosePipe { key: 0, idx: 1 },
+            Effect::FinishSinks { key: 0 }
+        ]
+    );
+    assert!(!core.is_empty(), "the sink has not finished");
+    let fx = core.on(Input::SinkFinished { route, sink: 0 }, t0);
+    assert_eq!(
+        fx,
+        [
+            Effect::Report(FromRouter::Drops {
+                id: "a".into(),
+                drops: vec![SinkDrops {
+                    sink: "file".into(),
+                    dropped_records: 2,
+                    dropped_bytes: 20
+                }]
+            }),
+            Effect::RemoveRoute {
+                key: 0,
+                abandon: vec![false]
+            },
+            Effect::Report(FromRouter::Drained { id: "a".into() }),
+        ]
+    );
+    assert!(core.is_empty());
+    // Late events of the removed route are ignored.
+    assert_eq!(core.on(Input::SinkFinished { route, sink: 0 }, t0), []);
+}
+
+#[test]
+fn changed_drop_counters_are_reported_once_a_second() {
+    let t0 = Instant::now();
+    let s = sink("tcp", Mode::NonBlocking);
+    let shared = s.shared.clone();
+    let (mut core, _) = with_route(t0, vec![s]);
+    shared.drop_records(1, 7);
+    assert_eq!(
+        reports(&core.on(Input::Tick, t0)),
+        Vec::<&FromRouter>::new()
+    );
+    let later = t0 + DROPS_EVERY;
+    let fx = core.on(Input::Tick, later);
+    assert_eq!(
+        reports(&fx),
+        [&FromRouter::Drops {
+            id: "a".into(),
+            drops: vec![SinkDrops {
+                sink: "tcp".into(),
+                dropped_records: 1,
+                dropped_bytes: 7
+            }]
+        }]
+    );
+    let unchanged = core.on(Input::Tick, later + DROPS_EVERY);
+    assert!(reports(&unchanged).is_empty(), "{unchanged:?}");
+}
+
+#[test]
+fn a_stuck_sink_is_abandoned_at_its_deadline_and_the_container_drains() {
+    let t0 = Instant::now();
+    let stuck = sink("stuck", Mode::Blocking);
+    let shared = stuck.shared.clone();
+    let (mut core, route) = with_route(t0, vec![stuck, sink("file", Mode::Blocking)]);
+    core.on(Input::Turn, t0);
+    deliver(&mut core, 0, b"line\n", t0 + COALESCE_WAIT);
+    core.on(
+        Input::Delivered {
+            key: 0,
+            idx: 0,
+            seq: 0,
+            len: 5,
+            released: false,
+        },
+        t0,
+    );
+    shared.queued_bytes.store(5, Ordering::Release);
+    for idx in 0..2 {
+        core.on(
+            Input::Readable {
+                key: 0,
+                idx,
+                hup: true,
+            },
+            t0,
+        );
+    }
+    core.on(Input::Tick, t0);
+    let deadline = t0 + DRAIN + FINISH_SLACK;
+    assert!(core.next_timeout(t0) <= DRAIN + FINISH_SLACK);
+    let before = core.on(Input::Tick, deadline - Duration::from_millis(1));
+    assert!(!before.iter().any(|e| matches!(e, Effect::Consume { .. })));
+    // The file sink finished; the stuck one is past its deadline with bytes queued.
+    core.on(Input::SinkFinished { route, sink: 1 }, deadline);
+    let fx = core.on(Input::Tick, deadline);
+    assert!(
+        fx.contains(&Effect::Consume {
+            key: 0,
+            idx: 0,
+            len: 5
+        }),
+        "{fx:?}"
+    );
+    assert!(shared.failing.load(Ordering::Acquire));
+    assert_eq!(shared.dropped_bytes.load(Ordering::Relaxed), 5);
+    let fx = end_streams(&mut core, deadline);
+    let tail: Vec<&Effect> = fx.iter().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            &Effect::Report(FromRouter::Drained { id: "a".into() }),
+            &Effect::RemoveRoute {
+                key: 0,
+                abandon: vec![true, false]
+            },
+        ]
+    );
+}
+
+#[test]
+fn adds_are_checked_and_failures_reported() {
+    let t0 = Instant::now();
+    let (mut core, route) = with_route(t0, vec![]);
+    let one_fd = core.on(
+        Input::AddRequested {
+            id: "b".into(),
+            fds: 1,
+        },
+        t0,
+    );
+    assert!(
+        matches!(reports(&one_fd)[..], [FromRouter::AddFailed { id, .. }] if id == "b"),
+        "{one_fd:?}"
+    );
+    let twice = core.on(
+        Input::AddRequested {
+            id: "a".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    assert!(
+        matches!(reports(&twice)[..], [FromRouter::AddFailed { message, .. }] if message.contains("already routed")),
+        "{twice:?}"
+    );
+    // A route without sinks discards its output.
+    assert_eq!(
+        core.on(Input::Turn, t0),
+        [
+            Effect::Discard { key: 0, idx: 0 },
+            Effect::Discard { key: 0, idx: 1 }
+        ]
+    );
+    // Pipes that cannot be used: the route goes, with AddFailed.
+    let fx = core.on(
+        Input::AddRequested {
+            id: "c".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    let [Effect::SetUp { route: c, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_ne!(c.serial, route.serial);
+    let message = "not a pipe".to_string();
+    let fx = core.on(Input::SetUpFailed { route: *c, message }, t0);
+    assert!(matches!(reports(&fx)[..], [FromRouter::AddFailed { id, .. }] if id == "c"));
+    assert_eq!(core.len(), 1);
+}
+
+#[test]
+fn sink_errors_name_the_sink_and_skip_stale_routes() {
+    let t0 = Instant::now();
+    let (mut core, route) = with_route(t0, vec![sink("tcp", Mode::Blocking)]);
+    let message = "refused".to_string();
+    let fx = core.on(
+        Input::SinkFailed {
+            route,
+            sink: 0,
+            message: message.clone(),
+        },
+        t0,
+    );
+    assert_eq!(
+        reports(&fx),
+        [&FromRouter::SinkError {
+            id: "a".into(),
+            sink: "tcp".into(),
+            message: message.clone()
+        }]
+    );
+    let stale = RouteId {
+        serial: route.serial + 1,
+        ..route
+    };
+    let fx = core.on(
+        Input::SinkFailed {
+            route: stale,
+            sink: 0,
+            message,
+        },
+        t0,
+    );
+    assert!(fx.is_empty());
+}
+
+#[test]
+fn configure_and_validate_are_answered() {
+    let t0 = Instant::now();
+    let mut core = Core::new(t0);
+    assert_eq!(
+        core.on(Input::Configured(Ok(())), t0),
+        [Effect::Report(FromRouter::Ready)]
+    );
+    let message = "unknown sink".to_string();
+    assert_eq!(
+        core.on(Input::Configured(Err(message.clone())), t0),
+        [Effect::Report(FromRouter::ConfigError {
+            message: message.clone()
+        })]
+    );
+    assert_eq!(
+        core.on(Input::Validated(Some(message.clone())), t0),
+        [Effect::Report(FromRouter::Validated {
+            error: Some(message)
+        })]
+    );
+    assert!(!core.shutting_down());
+    core.on(Input::Shutdown, t0);
+    assert!(core.shutting_down() && core.is_empty());
+}
