@@ -172,3 +172,32 @@ fn a_start_on_a_hung_filesystem_blocks_nobody() {
     assert!(sup.alive());
     sup.start_container("after", "true");
 }
+
+#[test]
+fn shutdown_does_not_wait_for_a_hung_start() {
+    let mut sup = TestSupervisor::start();
+    let mnt = sup.dir.path().join("hung");
+    let Some(_mount) = HungMount::new(&mnt) else {
+        return;
+    };
+    let rootfs = mnt.join("rootfs");
+    let hung = sup
+        .cmd(&["start", "hung", rootfs.to_str().unwrap(), "true"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn engine start");
+    wait_for(PROMPT, || {
+        ps_within(&sup, PROMPT)
+            .filter(|ps| ps.iter().any(|c| c.id == "hung"))
+            .map(|_| ())
+    })
+    .expect("the hung start in ps");
+    let status = sup
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(20))
+        .expect("the supervisor exits with a start still hung");
+    assert!(status.success(), "{status:?}");
+    let out = finish(hung, PROMPT, "the hung start");
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("shutting down"), "{}", stderr(&out));
+}
