@@ -177,6 +177,21 @@ fn tail_stream_timestamps_and_since() {
         "err5\n"
     );
     assert_eq!(text(&["--until", "1h"]), "");
+    // Docker's other forms: `--tail all`, Unix seconds, dates and zone-less (local) times.
+    let all_err = "err1\nerr2\nerr3\nerr4\nerr5\n";
+    assert_eq!(text(&["--tail", "all", "--stream", "stderr"]), all_err);
+    assert_eq!(text(&["--since", "0", "--stream", "stderr"]), all_err);
+    assert_eq!(
+        text(&["--since", "1000000000.5", "--stream", "stderr"]),
+        all_err
+    );
+    assert_eq!(text(&["--since", "1m30s", "--stream", "stderr"]), all_err);
+    assert_eq!(text(&["--since", "2999-01-01", "--stream", "stderr"]), "");
+    assert_eq!(
+        text(&["--until", "2999-01-01T00:00", "--stream", "stderr"]),
+        all_err
+    );
+    assert_eq!(text(&["--until", "2000-01-01T00:00:00+01:00"]), "");
     let out = sup.engine(&["logs", "filters", "--since", "yesterday"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("invalid time"));

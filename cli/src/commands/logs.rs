@@ -5,7 +5,8 @@
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::view::{parse_time, Outputs, Printer, ViewOptions};
+use crate::logs::time::parse_time;
+use crate::logs::view::{Outputs, Printer, ViewOptions};
 use anyhow::Result;
 use logstore::follow::{Follower, Progress};
 use logstore::Run;
@@ -41,7 +42,7 @@ pub fn run(socket: &Path, args: &LogsArgs) -> Result<i32> {
             .transpose()?,
         timestamps: args.timestamps,
         escape: args.escape,
-        tail: args.tail,
+        tail: args.tail.and_then(|t| t.0),
     };
     let mut client = Client::connect(socket)?;
     let info = client.container(Request::Inspect {

@@ -3,10 +3,9 @@
 //! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped; each
 //! stream to its own writer ([`Outputs`]), as `docker logs` does, or both to one.
 
-use anyhow::{bail, Result};
 use logstore::{Line, LineJoiner, Run, Stream};
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The printing options of `engine logs`.
 #[derive(Debug, Clone, Default)]
@@ -40,27 +39,6 @@ impl ViewOptions {
             && self.since_ns.is_none_or(|s| line.timestamp_ns >= s)
             && self.until_ns.is_none_or(|u| line.timestamp_ns < u)
     }
-}
-
-/// Parses `--since`/`--until`: RFC 3339 (`2026-11-29T10:00:00Z`) or a duration before now
-/// (`10m`, `1h30m`, `90s`). Returns ns since the Unix epoch.
-///
-/// # Errors
-/// Neither form parses.
-pub fn parse_time(text: &str, now: SystemTime) -> Result<u64> {
-    let at = match humantime::parse_rfc3339_weak(text) {
-        Ok(t) => t,
-        Err(_) => match humantime::parse_duration(text) {
-            Ok(d) => now.checked_sub(d).unwrap_or(UNIX_EPOCH),
-            Err(_) => bail!(
-                "invalid time {text:?}: use RFC 3339 (2026-11-29T10:00:00Z) or a duration like 10m"
-            ),
-        },
-    };
-    Ok(at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_nanos() as u64)
 }
 
 /// Where printed output goes: the container's stderr to `err` and its stdout to `out` when
@@ -388,16 +366,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a\u{e9}\t\\x1b[0m\n\\\\\\xff\\xfe"
         );
-    }
-
-    #[test]
-    fn relative_and_absolute_times() {
-        let now = UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(parse_time("10s", now).unwrap(), 990 * 1_000_000_000);
-        assert_eq!(
-            parse_time("1970-01-01T00:00:05Z", now).unwrap(),
-            5 * 1_000_000_000
-        );
-        assert!(parse_time("yesterday", now).is_err());
     }
 }
