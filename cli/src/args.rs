@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "engine", version, arg_required_else_help = true)]
 pub struct Cli {
-    /// Supervisor socket [default: /run/engine/engine.sock].
+    /// Supervisor socket; else `socket` of ~/.config/engine/config.toml
+    /// [default: /run/engine/engine.sock].
     #[arg(long, global = true, env = "ENGINE_SOCKET")]
     pub socket: Option<PathBuf>,
     /// What to do.
@@ -121,15 +122,17 @@ pub struct StartArgs {
 /// `engine ps`.
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PsFormat::Table)]
-    pub format: PsFormat,
+    /// Output format; else `format` of ~/.config/engine/config.toml [default: table].
+    #[arg(long, value_enum)]
+    pub format: Option<PsFormat>,
 }
 
 /// Output formats of `ps`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PsFormat {
     /// Aligned columns.
+    #[default]
     Table,
     /// A JSON array of container records.
     Json,
