@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use logstore::Stream;
 use std::path::PathBuf;
 
-/// engine: a lightweight container runtime with per-container logs and memory limits.
+/// A lightweight container runtime with per-container logs and memory limits.
 #[derive(Debug, Parser)]
 #[command(name = "engine", version, arg_required_else_help = true)]
 pub struct Cli {
@@ -35,6 +35,26 @@ pub enum Verb {
     Stop(StopArgs),
     /// Remove ended containers: their records and log files.
     Rm(RmArgs),
+    /// Print a shell completion script (bash, zsh, fish...) to stdout.
+    Completion(CompletionArgs),
+    /// Write the man pages (engine.1, engine-start.1...) into a directory (`make install`).
+    #[command(name = "__man", hide = true)]
+    Man(ManArgs),
+}
+
+/// `engine completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell; e.g. `source <(engine completion bash)`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `engine __man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    pub dir: PathBuf,
 }
 
 /// Which memory monitor backend the supervisor uses.

@@ -15,8 +15,11 @@ use args::{Cli, Verb};
 /// # Errors
 /// Any failure, with a one-line message for the user.
 pub fn run(cli: &Cli) -> anyhow::Result<i32> {
-    if let Verb::Supervisor(a) = &cli.verb {
-        return commands::supervisor::run(cli.socket.as_deref(), a);
+    match &cli.verb {
+        Verb::Supervisor(a) => return commands::supervisor::run(cli.socket.as_deref(), a),
+        Verb::Completion(a) => return commands::completion::run(a.shell),
+        Verb::Man(a) => return commands::man::run(&a.dir),
+        _ => {}
     }
     // A flag or ENGINE_SOCKET (both in `cli.socket`) wins over the file.
     let config = client_config::load()?;
@@ -27,7 +30,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         .unwrap_or_else(|| supervisor::config::DEFAULT_SOCKET.into());
     let socket = &socket;
     match &cli.verb {
-        Verb::Supervisor(_) => unreachable!("handled above"),
+        Verb::Supervisor(_) | Verb::Completion(_) | Verb::Man(_) => unreachable!("handled above"),
         Verb::Start(a) => commands::start::run(socket, a),
         Verb::Run(a) => commands::run::run(socket, a),
         Verb::Rm(a) => commands::rm::run(socket, a),
