@@ -23,7 +23,7 @@ pub struct ClientConfig {
     pub format: Option<PsFormat>,
 }
 
-/// A config file that exists but cannot be used.
+/// A config file that exists but cannot be used (other than for want of permission).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientConfigError {
     /// The file exists but cannot be read.
@@ -68,7 +68,8 @@ pub fn load() -> Result<ClientConfig, ClientConfigError> {
     }
 }
 
-/// Reads `path`; a missing file is an empty config.
+/// Reads `path`; a missing file is an empty config, and so is one this user may not read (a
+/// warning, as git gives: e.g. under `setpriv`/`su` with another user's `HOME`).
 ///
 /// # Errors
 /// As [`load`].
@@ -76,6 +77,10 @@ pub fn load_from(path: &Path) -> Result<ClientConfig, ClientConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ClientConfig::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::warn!(path = %path.display(), error = %e, "config file ignored");
+            return Ok(ClientConfig::default());
+        }
         Err(source) => {
             return Err(ClientConfigError::Read {
                 path: path.to_path_buf(),
@@ -131,5 +136,9 @@ mod tests {
         assert!(e.contains("sockets") && e.contains("config.toml"), "{e}");
         std::fs::write(&f, "format = \"yaml\"\n").unwrap();
         assert!(load_from(&f).is_err());
+        // A directory in its place cannot be read: an error, not an empty config.
+        std::fs::remove_file(&f).unwrap();
+        std::fs::create_dir(&f).unwrap();
+        assert!(matches!(load_from(&f), Err(ClientConfigError::Read { .. })));
     }
 }
