@@ -1,29 +1,42 @@
-//! The engine supervisor: a `mio` event loop that owns container state, spawns containers,
-//! answers CLI requests, and talks to its actors (memory monitor, log-router link).
+//! The engine supervisor: a core that owns container state and decides ([`core`], no I/O),
+//! and a shell that does the I/O ([`shell`]: a `mio` loop over the socket, signals, ready
+//! pipes, the log-router link and the memory monitor actor).
 //!
 //! Entry point: [`run`] with a [`SupervisorConfig`].
 
-pub mod api;
 pub mod config;
 pub mod connection;
 pub mod container;
-pub mod event_loop;
+pub mod core;
 pub mod listener;
 pub mod monitor;
 pub mod router_link;
-pub mod state;
+pub mod router_outbox;
+pub mod shell;
 
 pub use config::SupervisorConfig;
 
 /// Why the supervisor could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
-    /// The base rootfs is missing or not a directory.
-    #[error("base rootfs {0}")]
-    BaseRootfs(String),
+    /// The base rootfs is missing (`source`) or not a directory (no `source`).
+    #[error("base rootfs {}: {}", path.display(), source.as_ref().map_or("not a directory".to_string(), ToString::to_string))]
+    BaseRootfs {
+        /// The path.
+        path: std::path::PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// The state directory cannot be created.
-    #[error("state directory {0}")]
-    StateDir(String),
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        /// The logs directory.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The socket cannot be set up (or another supervisor owns it).
     #[error(transparent)]
     Listener(#[from] listener::ListenerError),
@@ -32,10 +45,10 @@ pub enum SupervisorError {
     Poll(#[source] std::io::Error),
     /// The memory monitor cannot start.
     #[error("memory monitor: {0}")]
-    Monitor(String),
+    Monitor(#[source] monitor::MonitorError),
     /// The log-router cannot start.
     #[error("log-router: {0}")]
-    Router(String),
+    Router(#[source] router_link::RouterError),
 }
 
 /// Runs the supervisor until SIGINT/SIGTERM has stopped every container.
@@ -44,7 +57,7 @@ pub enum SupervisorError {
 /// [`SupervisorError`] when start-up fails or the event loop breaks.
 pub fn run(config: SupervisorConfig) -> Result<(), SupervisorError> {
     raise_open_files_limit();
-    event_loop::Supervisor::new(config)?.run()
+    shell::Supervisor::new(config)?.run()
 }
 
 /// Raises the soft limit of open files to the hard one: the supervisor and the log-router

@@ -7,10 +7,18 @@
 //! exiting and as [`Inbox::closed`] from [`RouterLink::read_messages`]; on either, call
 //! [`RouterLink::restart`] once with every container whose `Drained` has not been seen.
 //!
-//! Sends block (at most [`SEND_TIMEOUT`]); reads never block. Register the link with the
+//! The supervisor's loop never waits on the router: it uses [`RouterLink::respawn`] (start a
+//! new router and send `Configure`, its `Ready` read later), [`RouterLink::add_container`] and
+//! [`RouterLink::send_message`] (`Validate`, `Shutdown`: answers read later), and
+//! [`RouterLink::kill`]. Those sends never block: what a full socket does not take waits in an
+//! outbox (fds duplicated), in order, sent when the socket is writable again (the link is
+//! registered for both readiness kinds) or at the next read. The waiting forms
+//! ([`RouterLink::validate`], [`RouterLink::restart`], [`RouterLink::shutdown`]) are for tests
+//! and tools: their own sends block at most [`SEND_TIMEOUT`]. Reads never block. Register the link with the
 //! supervisor's poller through [`RouterLink::register`], which also re-registers the new socket
 //! after a restart.
 
+use crate::router_outbox::Outbox;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::errno::Errno;
@@ -99,6 +107,8 @@ pub struct RouterLink {
     poller: Option<(mio::Registry, Token)>,
     /// Reports read while waiting for an answer, handed out by the next `read_messages`.
     stash: Vec<FromRouter>,
+    /// Messages a full socket did not take yet.
+    outbox: Outbox,
 }
 
 impl RouterLink {
@@ -118,6 +128,7 @@ impl RouterLink {
             closed: false,
             poller: None,
             stash: Vec::new(),
+            outbox: Outbox::default(),
         };
         link.configure()?;
         Ok(link)
@@ -133,7 +144,8 @@ impl RouterLink {
         self.sock.as_raw_fd()
     }
 
-    /// Registers the control socket with the supervisor's poller under `token` (readable), and
+    /// Registers the control socket with the supervisor's poller under `token` (readable, and
+    /// writable for the outbox), and
     /// remembers both so that [`RouterLink::restart`] registers the new socket itself.
     ///
     /// # Errors
@@ -142,14 +154,15 @@ impl RouterLink {
         registry.register(
             &mut SourceFd(&self.sock.as_raw_fd()),
             token,
-            Interest::READABLE,
+            Interest::READABLE | Interest::WRITABLE,
         )?;
         self.poller = Some((registry.try_clone()?, token));
         Ok(())
     }
 
-    /// Hands a container's output to the router. The fds are duplicated into the router; the
-    /// caller keeps its own until `Drained{id}` arrives (they are needed again on a restart).
+    /// Hands a container's output to the router, without blocking (queued when the socket is
+    /// full). The fds are duplicated into the router; the caller keeps its own until
+    /// `Drained{id}` arrives (they are needed again on a restart).
     ///
     /// # Errors
     /// [`RouterError::Closed`] when the router is gone (restart it: the container is re-added
@@ -167,7 +180,61 @@ impl RouterLink {
             log_path: log_path.to_string_lossy().into_owned(),
             sinks: sinks.to_vec(),
         };
-        self.send(&msg, &[stdout, stderr])
+        self.post(&msg, &[stdout, stderr])
+    }
+
+    /// Sends a control message without fds (`Validate`, `Shutdown`) without blocking (queued
+    /// when the socket is full); its answer, if any, comes through
+    /// [`RouterLink::read_messages`].
+    ///
+    /// # Errors
+    /// [`RouterError::Closed`] when the router is gone, [`RouterError::Send`],
+    /// [`RouterError::Encode`].
+    pub fn send_message(&mut self, msg: &ToRouter) -> Result<(), RouterError> {
+        self.post(msg, &[])
+    }
+
+    /// Sends `msg` now if nothing is queued and the socket takes it, else queues it.
+    fn post(&mut self, msg: &ToRouter, fds: &[BorrowedFd<'_>]) -> Result<(), RouterError> {
+        self.outbox
+            .post(&self.sock, msg, fds)
+            .map_err(|e| self.send_error(e))
+    }
+
+    /// Sends what the outbox holds until the socket is full again. Call when the socket is
+    /// writable ([`RouterLink::read_messages`] does).
+    pub fn flush(&mut self) {
+        while let Err(e) = self.outbox.flush(&self.sock) {
+            let e = self.send_error(e);
+            tracing::warn!(error = %e, "queued message to the log-router dropped");
+            if self.closed {
+                self.outbox.clear();
+            }
+        }
+    }
+
+    /// SIGKILLs the router if its end of the socket is still open (while it is open the
+    /// process is not reaped, so its pid cannot have been reused).
+    pub fn kill(&self) {
+        if !self.closed {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Replaces the router without waiting: kills the old one if it still runs, starts a new
+    /// one and sends it `Configure`. Its `Ready` (or `ConfigError`) comes through
+    /// [`RouterLink::read_messages`]; then hand it every container whose `Drained` has not
+    /// been seen. Read the old router's last reports before calling this.
+    ///
+    /// # Errors
+    /// As [`RouterLink::start`] before any answer; the link may be respawned again.
+    pub fn respawn(&mut self) -> Result<(), RouterError> {
+        self.kill();
+        self.replace_process()?;
+        let msg = ToRouter::Configure {
+            sinks: self.sinks.clone(),
+        };
+        self.post(&msg, &[])
     }
 
     /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
@@ -210,6 +277,7 @@ impl RouterLink {
     /// Reads every report available now, without blocking (reports kept while waiting for an
     /// answer come first).
     pub fn read_messages(&mut self) -> Inbox {
+        self.flush();
         let mut inbox = self.read_socket();
         if !self.stash.is_empty() {
             let mut all = std::mem::take(&mut self.stash);
@@ -273,12 +341,25 @@ impl RouterLink {
                 _ => None,
             })
             .collect();
+        self.replace_process()?;
+        self.configure()?;
+        for c in live.into_iter().filter(|c| !drained.contains(&c.id)) {
+            self.add_container(c.id, c.log_path, c.stdout, c.stderr, c.sinks)?;
+        }
+        Ok(last)
+    }
+
+    /// Starts a new router process in place of the old one (its socket registered with the
+    /// poller, if any).
+    fn replace_process(&mut self) -> Result<(), RouterError> {
         let (sock, pid) = spawn(&self.exe)?;
         let old = std::mem::replace(&mut self.sock, sock);
         if let Some((registry, _)) = &self.poller {
             let _ = registry.deregister(&mut SourceFd(&old.as_raw_fd()));
         }
         drop(old);
+        // What the old router did not take is sent again after the new one is ready.
+        self.outbox.clear();
         self.pid = pid;
         self.closed = false;
         if let Some((registry, token)) = &self.poller {
@@ -286,16 +367,12 @@ impl RouterLink {
                 .register(
                     &mut SourceFd(&self.sock.as_raw_fd()),
                     *token,
-                    Interest::READABLE,
+                    Interest::READABLE | Interest::WRITABLE,
                 )
                 .map_err(|e| RouterError::Socket(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
         }
         tracing::info!(pid = pid.as_raw(), "log-router restarted");
-        self.configure()?;
-        for c in live.into_iter().filter(|c| !drained.contains(&c.id)) {
-            self.add_container(c.id, c.log_path, c.stdout, c.stderr, c.sinks)?;
-        }
-        Ok(last)
+        Ok(())
     }
 
     /// Tells the router to finish every stream and exit, and waits up to `timeout` for its end
@@ -358,16 +435,25 @@ impl RouterLink {
 
     /// Sends one packet, with fds when given.
     fn send(&mut self, msg: &ToRouter, fds: &[BorrowedFd<'_>]) -> Result<(), RouterError> {
-        match self.sock.send_timeout(msg, fds, SEND_TIMEOUT) {
-            Ok(()) => Ok(()),
-            Err(ChannelError::Closed) => {
+        self.flush();
+        if !self.outbox.is_empty() {
+            // Behind queued messages: keep the order.
+            return self.post(msg, fds);
+        }
+        self.sock
+            .send_timeout(msg, fds, SEND_TIMEOUT)
+            .map_err(|e| self.send_error(e))
+    }
+
+    /// Classes a send error (a closed socket marks the router gone).
+    fn send_error(&mut self, e: ChannelError) -> RouterError {
+        match e {
+            ChannelError::Closed => {
                 self.closed = true;
-                Err(RouterError::Closed)
+                RouterError::Closed
             }
-            Err(e @ (ChannelError::Encode(_) | ChannelError::TooLarge { .. })) => {
-                Err(RouterError::Encode(e))
-            }
-            Err(e) => Err(RouterError::Send(e)),
+            e @ (ChannelError::Encode(_) | ChannelError::TooLarge { .. }) => RouterError::Encode(e),
+            e => RouterError::Send(e),
         }
     }
 

@@ -174,6 +174,16 @@ impl TestSupervisor {
         frame::read_frame(&mut s).expect("read").expect("an answer")
     }
 
+    /// One request over a fresh connection; `None` when no answer came within `timeout` (a
+    /// supervisor that does not answer must fail a test, not hang it).
+    pub fn request_within(&self, request: Request, timeout: Duration) -> Option<Response> {
+        let mut s = UnixStream::connect(&self.socket).ok()?;
+        s.set_read_timeout(Some(timeout)).ok()?;
+        s.set_write_timeout(Some(timeout)).ok()?;
+        frame::write_frame(&mut s, &RequestFrame::new(request)).ok()?;
+        frame::read_frame(&mut s).ok().flatten()
+    }
+
     /// Sends raw bytes, returns the answer (if any) and whether the supervisor then closed the
     /// connection.
     pub fn raw(&self, bytes: &[u8]) -> (Option<Response>, bool) {

@@ -1,4 +1,5 @@
-//! The supervisor's end of the ready pipe: read until EOF (bounded by a timeout), then decode
+//! The supervisor's end of the ready pipe: read until EOF ([`wait`] blocks with a timeout;
+//! [`Reader`] reads what is there now, for an event loop), then decode
 //! the report with [`proto::init::report::decode`] (nothing written = the workload runs; a
 //! text line = `container-init`'s set-up error; a child record = the cloned child failed
 //! before `container-init` ran).
@@ -60,9 +61,85 @@ pub fn wait(fd: &OwnedFd, timeout: Duration) -> Result<Outcome, SpawnError> {
     }
 }
 
+/// Reads a non-blocking ready pipe as it becomes readable; the event loop's side of [`wait`].
+/// Keeps the first [`MAX_REPORT`] bytes.
+#[derive(Debug)]
+pub struct Reader {
+    fd: OwnedFd,
+    bytes: Vec<u8>,
+}
+
+impl Reader {
+    /// Takes the read end and makes it non-blocking.
+    ///
+    /// # Errors
+    /// [`SpawnError::Sys`] when `fcntl` fails.
+    pub fn new(fd: OwnedFd) -> Result<Self, SpawnError> {
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = fcntl(&fd, FcntlArg::F_GETFL).map_err(|source| SpawnError::Sys {
+            what: "read ready pipe flags",
+            source,
+        })?;
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        fcntl(&fd, FcntlArg::F_SETFL(flags)).map_err(|source| SpawnError::Sys {
+            what: "make ready pipe non-blocking",
+            source,
+        })?;
+        Ok(Self {
+            fd,
+            bytes: Vec::new(),
+        })
+    }
+
+    /// The pipe, to register with a poller.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    /// Reads what is available now: the decoded report at EOF, `None` while the pipe is open.
+    ///
+    /// # Errors
+    /// [`SpawnError::Sys`] when `read` fails (other than `EINTR`/`EAGAIN`).
+    pub fn read_available(&mut self) -> Result<Option<report::Outcome>, SpawnError> {
+        let mut buf = [0u8; 512];
+        loop {
+            match nix::unistd::read(&self.fd, &mut buf) {
+                Ok(0) => return Ok(Some(report::decode(&self.bytes))),
+                Ok(n) => {
+                    let room = MAX_REPORT.saturating_sub(self.bytes.len());
+                    self.bytes.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(source) => {
+                    return Err(SpawnError::Sys {
+                        what: "read ready pipe",
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reader_returns_nothing_until_eof() {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut reader = Reader::new(r).unwrap();
+        assert_eq!(reader.read_available().unwrap(), None);
+        nix::unistd::write(&w, b"bad ").unwrap();
+        assert_eq!(reader.read_available().unwrap(), None);
+        nix::unistd::write(&w, b"rootfs\n").unwrap();
+        drop(w);
+        assert_eq!(
+            reader.read_available().unwrap(),
+            Some(report::Outcome::Failed("bad rootfs".into()))
+        );
+    }
 
     #[test]
     fn waits_for_eof_or_times_out() {

@@ -1,5 +1,9 @@
 //! Spawning a container: `clone()` into new PID, UTS and mount namespaces, exec
-//! `container-init` with the container's parameters, and wait for its ready report.
+//! `container-init` with the container's parameters, and read its ready report.
+//!
+//! Two phases: [`clone_now`] returns as soon as container-init is cloned, with the read end
+//! of its ready pipe (the supervisor's loop watches it, see [`super::ready::Reader`]);
+//! [`spawn`] does both phases in one blocking call (for tests and simple callers).
 //!
 //! Phases, one file each: [`super::stdio`] (pipes), [`super::init_args`] (the command line,
 //! prepared before the clone), [`super::namespaces`] (the clone and the child's exec),
@@ -49,6 +53,20 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
+/// A container-init that was just cloned: its report is still to be read.
+#[derive(Debug)]
+pub struct InitChild {
+    /// Host PID of container-init; the caller must reap it.
+    pub pid: nix::unistd::Pid,
+    /// Read end of the workload's stdout pipe (O_CLOEXEC).
+    pub stdout: OwnedFd,
+    /// Read end of the workload's stderr pipe (O_CLOEXEC).
+    pub stderr: OwnedFd,
+    /// Read end of the ready pipe (O_CLOEXEC): EOF with nothing written = the workload runs,
+    /// see [`proto::init::report::decode`].
+    pub ready: OwnedFd,
+}
+
 /// Why a spawn failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -96,20 +114,8 @@ pub enum SpawnError {
 /// up the container or start the workload within [`READY_TIMEOUT_MS`];
 /// [`SpawnError::Command`] when the workload's program was not found or not executable.
 pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
-    let (parent, child) = stdio::create()?;
-    let argv = init_args::build(req, child.ready.as_raw_fd())?;
-    let envp = init_args::CArgv::new([])?;
-    let plan = ChildPlan {
-        fds: child.raw(),
-        argv: &argv,
-        envp: &envp,
-    };
-    let pid = clone_init(&plan).map_err(|source| SpawnError::Sys {
-        what: "clone container-init",
-        source,
-    })?;
-    // Only the child may hold the write ends now, so EOF means it exec'd the workload (or died).
-    drop(child);
+    let parent = clone_now(req)?;
+    let pid = parent.pid;
     let outcome = match ready::wait(&parent.ready, Duration::from_millis(READY_TIMEOUT_MS)) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -144,6 +150,34 @@ pub fn spawn(req: &SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
             )))
         }
     }
+}
+
+/// Clones container-init and returns at once, without waiting for its report. The caller
+/// owns the child (it must reap `pid`) and reads the ready pipe.
+///
+/// # Errors
+/// [`SpawnError::Sys`] when a pipe or the clone fails, or an argument contains a NUL byte.
+pub fn clone_now(req: &SpawnRequest<'_>) -> Result<InitChild, SpawnError> {
+    let (parent, child) = stdio::create()?;
+    let argv = init_args::build(req, child.ready.as_raw_fd())?;
+    let envp = init_args::CArgv::new([])?;
+    let plan = ChildPlan {
+        fds: child.raw(),
+        argv: &argv,
+        envp: &envp,
+    };
+    let pid = clone_init(&plan).map_err(|source| SpawnError::Sys {
+        what: "clone container-init",
+        source,
+    })?;
+    // Only the child may hold the write ends now, so EOF means it exec'd the workload (or died).
+    drop(child);
+    Ok(InitChild {
+        pid,
+        stdout: parent.stdout,
+        stderr: parent.stderr,
+        ready: parent.ready,
+    })
 }
 
 /// Reaps a child whose spawn failed (killing it first if `kill_first`), so that the caller

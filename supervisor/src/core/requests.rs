@@ -1,0 +1,151 @@
+//! The client requests: each is answered now, or later (a start, `wait`, `stop`, `rm`).
+//! Nothing a client sends can end the supervisor.
+
+use crate::core::effect::Effect;
+use crate::core::ending;
+use crate::core::input::ConnId;
+use crate::core::start;
+use crate::core::world::{not_found, World};
+use proto::api::{ContainerInfo, ErrorCode, Request, RequestFrame, Response, PROTOCOL_VERSION};
+use std::time::Duration;
+
+/// Handles one request from `conn`.
+pub fn handle(w: &mut World, conn: ConnId, frame: RequestFrame) {
+    if frame.version != PROTOCOL_VERSION {
+        return w.error(
+            conn,
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "protocol version {} is not supported (this supervisor speaks {PROTOCOL_VERSION})",
+                frame.version
+            ),
+        );
+    }
+    match frame.request {
+        Request::Start(spec) => start::begin(w, conn, spec),
+        Request::Ps => {
+            let ps = ps(w);
+            w.answer(conn, Response::Containers(ps));
+        }
+        Request::Inspect { id } => {
+            let r = match starting(w, &id).or_else(|| w.records.get(&id).map(|c| c.info.clone())) {
+                Some(info) => Response::Container(info),
+                None => not_found(&id),
+            };
+            w.answer(conn, r);
+        }
+        Request::Wait { id } => defer_until_ended(w, conn, &id),
+        Request::Remove { id } => remove(w, conn, &id),
+        Request::Stop { id, grace_ms } => {
+            let grace = Duration::from_millis(grace_ms);
+            match w
+                .starts
+                .by_container(&id)
+                .filter(|_| starting(w, &id).is_some())
+            {
+                // Stopped as soon as it runs (a failed start answers the stop with its error).
+                Some(s) => start::stop_when_started(w, s, grace),
+                None => ending::request_stop(w, &id, grace),
+            }
+            defer_until_ended(w, conn, &id);
+        }
+    }
+}
+
+/// Every record, and every start in flight (state `starting`), sorted by start time then id.
+fn ps(w: &World) -> Vec<ContainerInfo> {
+    let mut v: Vec<ContainerInfo> = w.records.infos().cloned().collect();
+    v.extend(
+        w.starts
+            .iter()
+            .filter(|(_, p)| !p.abandoned)
+            .map(|(_, p)| p.info(&w.cfg.log_path(&p.spec.id))),
+    );
+    v.sort_by(|a, b| (a.started_at_ms, &a.id).cmp(&(b.started_at_ms, &b.id)));
+    v
+}
+
+/// The `starting` record of a start of `id` in flight.
+fn starting(w: &World, id: &str) -> Option<ContainerInfo> {
+    let p = w.starts.by_container(id).and_then(|s| w.starts.get(s))?;
+    (!p.abandoned).then(|| p.info(&w.cfg.log_path(id)))
+}
+
+/// Answers when container `id` has ended; for a start in flight, when the container it
+/// becomes has ended (or with the start's error).
+fn defer_until_ended(w: &mut World, conn: ConnId, id: &str) {
+    if starting(w, id).is_some() {
+        return w.waits.push((conn, id.to_string()));
+    }
+    match w.records.get(id) {
+        None => w.answer(conn, not_found(id)),
+        Some(c) if !c.is_live() => {
+            let info = c.info.clone();
+            w.answer(conn, Response::Container(info));
+        }
+        Some(_) => w.waits.push((conn, id.to_string())),
+    }
+}
+
+/// Forgets an ended container and has its log files deleted; refuses a live one.
+fn remove(w: &mut World, conn: ConnId, id: &str) {
+    if starting(w, id).is_some() {
+        return w.error(
+            conn,
+            ErrorCode::Conflict,
+            format!("container {id} is starting: stop it before removing it"),
+        );
+    }
+    match w.records.get(id) {
+        None => return w.answer(conn, not_found(id)),
+        Some(c) if c.is_live() => {
+            return w.error(
+                conn,
+                ErrorCode::Conflict,
+                format!("container {id} is running: stop it before removing it"),
+            )
+        }
+        Some(_) => {}
+    }
+    let c = w.records.remove(id).expect("looked up above");
+    w.out.push(Effect::RemoveLogs {
+        conn,
+        id: id.to_string(),
+        log_path: c.info.log_path.clone().into(),
+    });
+    w.removing.push((conn, c.info));
+}
+
+/// The log files of a removed container are gone (or not).
+pub fn on_logs_removed(w: &mut World, conn: ConnId, id: &str, result: std::io::Result<()>) {
+    let Some(at) = w
+        .removing
+        .iter()
+        .position(|(c, i)| *c == conn && i.id == id)
+    else {
+        return;
+    };
+    let (_, info) = w.removing.remove(at);
+    match result {
+        Ok(()) => {
+            tracing::info!(container = %id, "container removed");
+            w.answer(conn, Response::Container(info));
+        }
+        Err(e) => {
+            // The record is gone either way; the files can be removed by hand.
+            tracing::warn!(container = %id, error = %e, "cannot remove log files");
+            w.error(
+                conn,
+                ErrorCode::Internal,
+                format!("removed {id}, but not its log {}: {e}", info.log_path),
+            );
+        }
+    }
+}
+
+/// A connection is gone: drop what waited on it.
+pub fn forget_conn(w: &mut World, conn: ConnId) {
+    w.waits.retain(|(c, _)| *c != conn);
+    w.removing.retain(|(c, _)| *c != conn);
+    start::forget_conn(w, conn);
+}
