@@ -5,11 +5,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use logstore::Stream;
 use std::path::PathBuf;
 
-/// engine: a lightweight container runtime with per-container logs and memory limits.
+/// A lightweight container runtime with per-container logs and memory limits.
 #[derive(Debug, Parser)]
 #[command(name = "engine", version, arg_required_else_help = true)]
 pub struct Cli {
-    /// Supervisor socket [default: /run/engine/engine.sock].
+    /// Supervisor socket; else `socket` of ~/.config/engine/config.toml
+    /// [default: /run/engine/engine.sock].
     #[arg(long, global = true, env = "ENGINE_SOCKET")]
     pub socket: Option<PathBuf>,
     /// What to do.
@@ -34,6 +35,26 @@ pub enum Verb {
     Stop(StopArgs),
     /// Remove ended containers: their records and log files.
     Rm(RmArgs),
+    /// Print a shell completion script (bash, zsh, fish...) to stdout.
+    Completion(CompletionArgs),
+    /// Write the man pages (engine.1, engine-start.1...) into a directory (`make install`).
+    #[command(name = "__man", hide = true)]
+    Man(ManArgs),
+}
+
+/// `engine completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell; e.g. `source <(engine completion bash)`.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `engine __man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    pub dir: PathBuf,
 }
 
 /// Which memory monitor backend the supervisor uses.
@@ -121,15 +142,17 @@ pub struct StartArgs {
 /// `engine ps`.
 #[derive(Debug, Args)]
 pub struct PsArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = PsFormat::Table)]
-    pub format: PsFormat,
+    /// Output format; else `format` of ~/.config/engine/config.toml [default: table].
+    #[arg(long, value_enum)]
+    pub format: Option<PsFormat>,
 }
 
 /// Output formats of `ps`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PsFormat {
     /// Aligned columns.
+    #[default]
     Table,
     /// A JSON array of container records.
     Json,
@@ -143,25 +166,41 @@ pub struct LogsArgs {
     /// Keep printing new output until the container ends.
     #[arg(short, long)]
     pub follow: bool,
-    /// Only the last N lines.
-    #[arg(short = 'n', long = "tail")]
-    pub tail: Option<usize>,
-    /// Only lines since this time: RFC 3339, or a duration before now (`10m`).
+    /// Only the last N lines, or `all` (the default).
+    #[arg(short = 'n', long = "tail", value_parser = parse_tail)]
+    pub tail: Option<Tail>,
+    /// Only lines since this time: RFC 3339 (no zone: local time), a date, Unix seconds
+    /// (`1764410400.5`), or a duration before now (`10m`, `1m30s`).
     #[arg(long)]
     pub since: Option<String>,
-    /// Only lines before this time: RFC 3339, or a duration before now (`10m`).
+    /// Only lines before this time, in the forms of `--since`.
     #[arg(long)]
     pub until: Option<String>,
     /// Prefix each line with its read time (RFC 3339, ns).
     #[arg(short, long)]
     pub timestamps: bool,
-    /// Only this stream.
+    /// Only this stream, printed to stdout (without it, the container's stderr goes to stderr).
     #[arg(long, value_parser = PossibleValuesParser::new(Stream::ALL.map(Stream::name))
         .try_map(|s| s.parse::<Stream>()))]
     pub stream: Option<Stream>,
     /// Escape control characters and bytes that are not UTF-8 (`\xNN`).
     #[arg(long)]
     pub escape: bool,
+}
+
+/// `--tail`: a number of lines, or every line (`all`, as `docker logs --tail all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail(pub Option<usize>);
+
+/// Parses `--tail`: `all` or a non-negative number of lines.
+///
+/// # Errors
+/// Neither.
+pub fn parse_tail(text: &str) -> Result<Tail, std::num::ParseIntError> {
+    if text.eq_ignore_ascii_case("all") {
+        return Ok(Tail(None));
+    }
+    text.parse().map(|n| Tail(Some(n)))
 }
 
 /// `engine stop`.
@@ -172,4 +211,23 @@ pub struct StopArgs {
     /// Grace period in seconds between SIGTERM and SIGKILL.
     #[arg(long, short = 't', default_value_t = 10)]
     pub time: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn tail_takes_a_count_or_all() {
+        assert_eq!(parse_tail("3").unwrap(), Tail(Some(3)));
+        assert_eq!(parse_tail("all").unwrap(), Tail(None));
+        assert_eq!(parse_tail("ALL").unwrap(), Tail(None));
+        assert!(parse_tail("-1").is_err() && parse_tail("some").is_err());
+        let cli = Cli::try_parse_from(["engine", "logs", "x", "--tail", "all"]).unwrap();
+        let Verb::Logs(a) = cli.verb else {
+            panic!("not logs")
+        };
+        assert_eq!(a.tail, Some(Tail(None)));
+    }
 }

@@ -5,7 +5,12 @@ use engine_cli::args::{Cli, Verb};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        // Usage errors are the engine's (125, as `docker run`), not clap's 2.
+        let help = !e.use_stderr();
+        let _ = e.print();
+        std::process::exit(proto::exit::usage_status(help));
+    });
     let default_level = match cli.verb {
         Verb::Supervisor(_) => "info",
         _ => "warn",

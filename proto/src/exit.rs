@@ -1,6 +1,7 @@
 //! Every exit-status rule of the engine, in one place: what `container-init` exits with, how
 //! a wait status becomes a shell-style status, how the supervisor classes a failed start, what
-//! the CLI exits with, and how a container's end is attributed.
+//! the CLI exits with (its own errors, usage errors, the workload's status), and how a
+//! container's end is attributed.
 //!
 //! Sources of the numbers:
 //! - 126 and 127: POSIX, Shell Command Language §2.8.2 "Exit Status for Commands" (127: the
@@ -38,8 +39,8 @@ pub const EXIT_USAGE: i32 = 2;
 /// children exit when the program cannot be executed.
 pub const EXIT_CHILD_FAILED: i32 = EXIT_COMMAND_NOT_FOUND;
 
-/// The CLI's status for any error other than those of [`error_status`] (C's `EXIT_FAILURE`).
-pub const EXIT_FAILURE: i32 = 1;
+/// The CLI's status for `--help` and `--version`: they did what was asked (`docker --help`).
+pub const EXIT_SUCCESS: i32 = 0;
 
 /// Added to a signal number to make a status (sh(1)).
 const SIGNAL_BASE: i32 = 128;
@@ -109,12 +110,26 @@ pub fn command_error(status: i32) -> Option<ErrorCode> {
 
 /// The CLI's status for a failed command, given the supervisor's error class if the failure
 /// was an error answer: [`EXIT_COMMAND_NOT_FOUND`] and [`EXIT_COMMAND_NOT_EXECUTABLE`] for the
-/// two command errors (as `docker run` exits), [`EXIT_FAILURE`] for everything else.
+/// two command errors (as `docker run` exits), [`EXIT_ENGINE_ERROR`] for everything else (a
+/// refused request, an unreachable supervisor, a bad argument: the engine's error, not the
+/// workload's, so a script can tell it from the workload's own 1 or 2).
 pub fn error_status(code: Option<ErrorCode>) -> i32 {
     match code {
         Some(ErrorCode::CommandNotFound) => EXIT_COMMAND_NOT_FOUND,
         Some(ErrorCode::CommandNotExecutable) => EXIT_COMMAND_NOT_EXECUTABLE,
-        _ => EXIT_FAILURE,
+        _ => EXIT_ENGINE_ERROR,
+    }
+}
+
+/// The CLI's status when its command line was not run: [`EXIT_SUCCESS`] when the user asked
+/// for help or the version (`help_or_version`), [`EXIT_ENGINE_ERROR`] for a usage error (an
+/// unknown flag, a missing argument, no verb), where argument parsers commonly exit 2: as
+/// `docker run` does, so that 2 stays the workload's.
+pub const fn usage_status(help_or_version: bool) -> i32 {
+    if help_or_version {
+        EXIT_SUCCESS
+    } else {
+        EXIT_ENGINE_ERROR
     }
 }
 
@@ -179,9 +194,15 @@ mod tests {
         for status in [0, 1, EXIT_USAGE, EXIT_SETUP_FAILED, 128, signal_status(9)] {
             assert_eq!(command_error(status), None, "{status}");
         }
-        assert_eq!(error_status(None), 1);
-        assert_eq!(error_status(Some(ErrorCode::SpawnFailed)), 1);
-        assert_eq!(error_status(Some(ErrorCode::NotFound)), 1);
+        assert_eq!(error_status(None), 125);
+        assert_eq!(error_status(Some(ErrorCode::SpawnFailed)), 125);
+        assert_eq!(error_status(Some(ErrorCode::NotFound)), 125);
+    }
+
+    #[test]
+    fn usage_errors_are_the_engines_and_help_succeeds() {
+        assert_eq!(usage_status(true), 0);
+        assert_eq!(usage_status(false), 125);
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! Every CLI error of the start contract: a clear one-line message, a non-zero exit, and a
-//! supervisor that keeps running.
+//! Every CLI error of the start contract: a clear one-line message, exit 125 (the engine's
+//! own error, as `docker run`), and a supervisor that keeps running.
 
 use harness::{engine_bin, stderr, stdout, TestSupervisor};
 
 fn assert_refused(sup: &mut TestSupervisor, args: &[&str], needle: &str) {
     let out = sup.engine(args);
     let err = stderr(&out);
-    assert!(!out.status.success(), "{args:?} should fail");
+    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
     assert!(
         err.contains(needle),
         "{args:?}: expected {needle:?} in {err:?}"
@@ -139,7 +139,7 @@ fn relative_rootfs_resolves_against_client_cwd() {
 #[test]
 fn no_arguments_prints_usage_with_every_verb() {
     let out = std::process::Command::new(engine_bin()).output().unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(125));
     let text = format!("{}{}", stdout(&out), stderr(&out));
     for verb in ["supervisor", "start", "run", "ps", "logs", "stop", "rm"] {
         assert!(text.contains(verb), "usage lacks {verb}: {text}");
@@ -164,8 +164,50 @@ fn client_without_supervisor_fails_clearly() {
         .args(["ps", "--socket", "/nonexistent/engine.sock"])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("cannot connect to the supervisor"));
+}
+
+/// Usage errors are the engine's (125, not clap's 2); `--help` and `--version` succeed.
+#[test]
+fn usage_errors_exit_125_and_help_exits_0() {
+    let engine = |args: &[&str]| {
+        std::process::Command::new(engine_bin())
+            .args(args)
+            .env("ENGINE_SOCKET", "/nonexistent/engine.sock")
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["ps", "--no-such-flag"][..],
+        &["no-such-verb"],
+        &["start", "only-an-id"],
+        &["stop", "x", "--time", "soon"],
+        &["logs"],
+    ] {
+        let out = engine(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).is_empty(), "{args:?}");
+    }
+    for args in [&["--help"][..], &["--version"], &["logs", "--help"]] {
+        let out = engine(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+/// The workload's own statuses pass through `run` untouched, so a script can tell them from
+/// the engine's 125; `start` prints only the id, for `id=$(engine start ...)`.
+#[test]
+fn run_keeps_the_workloads_status_and_start_prints_the_id() {
+    let sup = TestSupervisor::start();
+    for code in [0, 1, 2, 3, 124] {
+        let out = sup.run_container(&format!("exit{code}"), &format!("exit {code}"), &[]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    }
+    let out = sup.start_container("quiet", "sleep 1000");
+    assert_eq!(stdout(&out), "quiet\n");
+    assert!(sup.engine(&["stop", "-t", "1", "quiet"]).status.success());
 }
 
 #[test]

@@ -277,7 +277,7 @@ fn rm_forgets_ended_containers_and_their_logs() {
     sup.start_container("busy", "sleep 1000");
 
     let out = sup.engine(&["rm", "busy", "done", "ghost"]);
-    assert_eq!(out.status.code(), Some(1), "busy and ghost are refused");
+    assert_eq!(out.status.code(), Some(125), "busy and ghost are refused");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
     let err = stderr(&out);
     assert!(err.contains("container busy is running"), "{err}");

@@ -3,6 +3,7 @@
 
 use harness::{stderr, TestSupervisor};
 use proto::api::ContainerState;
+use std::io::{Read, Seek};
 
 #[test]
 fn five_hundred_runs_keep_both_writes() {
@@ -52,10 +53,61 @@ fn non_utf8_and_stderr_are_kept_byte_for_byte() {
     );
     assert!(log.windows(4).any(|w| w == b"err\n"), "{log:?}");
     assert_eq!(log.len(), 10 + 4);
-    // `engine logs` prints the same bytes.
+    // `engine logs` prints the same bytes, stdout to stdout and stderr to stderr (as
+    // `docker logs`); `run` did the same live.
     let out = sup.engine(&["logs", "bytes"]);
     assert!(out.status.success());
-    assert_eq!(out.stdout, log);
+    assert_eq!(out.stdout, b"\xff\xfe\x00ok\r\x1b[0m");
+    assert_eq!(out.stderr, b"err\n");
+    let run = sup.run_container("bytes2", "printf 'o\\377'; printf 'err\\n' >&2", &[]);
+    assert_eq!(
+        (&run.stdout[..], &run.stderr[..]),
+        (&b"o\xff"[..], &b"err\n"[..])
+    );
+}
+
+/// Split output keeps each stream's order; `--timestamps` and `--escape` apply to both; one
+/// `--stream` goes to stdout; both on one file (`2>&1`) show the log's own order.
+#[test]
+fn logs_split_streams_like_docker_logs() {
+    let sup = TestSupervisor::start();
+    let out = sup.run_container(
+        "split",
+        "for i in 1 2 3; do echo out$i; echo err$i >&2; done; printf 'e\\033\\n' >&2",
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sup.engine(&["logs", "split"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out1\nout2\nout3\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "err1\nerr2\nerr3\ne\x1b\n"
+    );
+    let out = sup.engine(&["logs", "split", "-t", "--escape"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(lines, ["err1", "err2", "err3", "e\\x1b"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 3);
+    let out = sup.engine(&["logs", "split", "--stream", "stderr"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "err1\nerr2\nerr3\ne\x1b\n"
+    );
+    assert!(out.stderr.is_empty());
+    // One file behind both: the bytes in the log's order.
+    let file = tempfile::tempfile().unwrap();
+    let out = sup
+        .cmd(&["logs", "split"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file.try_clone().unwrap())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let mut both = Vec::new();
+    let mut file = file;
+    file.rewind().unwrap();
+    file.read_to_end(&mut both).unwrap();
+    assert_eq!(both, sup.log_bytes("split"));
 }
 
 #[test]
@@ -125,6 +177,21 @@ fn tail_stream_timestamps_and_since() {
         "err5\n"
     );
     assert_eq!(text(&["--until", "1h"]), "");
+    // Docker's other forms: `--tail all`, Unix seconds, dates and zone-less (local) times.
+    let all_err = "err1\nerr2\nerr3\nerr4\nerr5\n";
+    assert_eq!(text(&["--tail", "all", "--stream", "stderr"]), all_err);
+    assert_eq!(text(&["--since", "0", "--stream", "stderr"]), all_err);
+    assert_eq!(
+        text(&["--since", "1000000000.5", "--stream", "stderr"]),
+        all_err
+    );
+    assert_eq!(text(&["--since", "1m30s", "--stream", "stderr"]), all_err);
+    assert_eq!(text(&["--since", "2999-01-01", "--stream", "stderr"]), "");
+    assert_eq!(
+        text(&["--until", "2999-01-01T00:00", "--stream", "stderr"]),
+        all_err
+    );
+    assert_eq!(text(&["--until", "2000-01-01T00:00:00+01:00"]), "");
     let out = sup.engine(&["logs", "filters", "--since", "yesterday"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("invalid time"));

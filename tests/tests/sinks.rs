@@ -16,6 +16,11 @@ fn bad_log_opts_are_refused_at_start() {
         ("rotating:max-size=banana", "max-size"),
         ("no-such-option=1", "no-such-option"),
         ("relative/sink.so", "relative/sink.so"),
+        ("drain-timeout=soon", "drain-timeout"),
+        (
+            "tcp:address=127.0.0.1:1,connect-timeout=-1s",
+            "connect-timeout",
+        ),
     ] {
         let out = sup.engine(&["start", "x", r, "true", "--log-opt", opt]);
         assert!(!out.status.success(), "{opt} accepted");
@@ -23,6 +28,24 @@ fn bad_log_opts_are_refused_at_start() {
         assert!(sup.alive());
     }
     assert!(sup.ps().is_empty(), "a refused start was recorded");
+}
+
+/// Durations in sink options take the grammar of `logs --since`: `1m30s`, `1.5s`, `2`.
+#[test]
+fn sink_durations_take_the_clis_grammar() {
+    let sup = TestSupervisor::start();
+    for (i, opt) in [
+        "drain-timeout=1m30s",
+        "drain-timeout=1.5s",
+        "drain-timeout=2",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = sup.run_container(&format!("d{i}"), "echo ok", &["--log-opt", opt]);
+        assert!(out.status.success(), "{opt}: {}", stderr(&out));
+        assert_eq!(out.stdout, b"ok\n", "{opt}");
+    }
 }
 
 #[test]

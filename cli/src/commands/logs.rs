@@ -1,10 +1,12 @@
-//! `engine logs`: print a container's log, running or ended, byte for byte by default; with
-//! `--follow` keep printing until the container has ended and its last byte is printed, across
-//! rotations.
+//! `engine logs`: print a container's log, running or ended, byte for byte by default, its
+//! stdout to stdout and its stderr to stderr (as `docker logs`; `--stream` prints one stream
+//! to stdout); with `--follow` keep printing until the container has ended and its last byte
+//! is printed, across rotations.
 
 use crate::args::LogsArgs;
 use crate::client::Client;
-use crate::logs::view::{parse_time, Printer, ViewOptions};
+use crate::logs::time::parse_time;
+use crate::logs::view::{Outputs, Printer, ViewOptions};
 use anyhow::Result;
 use logstore::follow::{Follower, Progress};
 use logstore::Run;
@@ -40,24 +42,28 @@ pub fn run(socket: &Path, args: &LogsArgs) -> Result<i32> {
             .transpose()?,
         timestamps: args.timestamps,
         escape: args.escape,
-        tail: args.tail,
+        tail: args.tail.and_then(|t| t.0),
     };
     let mut client = Client::connect(socket)?;
     let info = client.container(Request::Inspect {
         id: args.id.clone(),
     })?;
-    let mut sink = Printed {
-        printer: Printer::new(opts),
-        out: std::io::stdout().lock(),
-    };
+    // Split unless one stream is asked for. Stderr is unbuffered: buffer it here (flushed at
+    // each pause and change of stream); it is not locked, so other threads may still log.
+    let split = args.stream.is_none();
+    let mut sink = Printed::new(
+        opts,
+        std::io::stdout().lock(),
+        std::io::BufWriter::new(std::io::stderr()),
+        split,
+    );
     let ended = if args.follow && !info.state.is_ended() {
         Some(EndWatch::start(socket, &args.id)?)
     } else {
         None
     };
     walk(Path::new(&info.log_path), ended.as_ref(), &mut sink)?;
-    sink.printer.finish(&mut sink.out)?;
-    sink.out.flush()?;
+    sink.finish()?;
     Ok(0)
 }
 
@@ -75,18 +81,40 @@ pub trait RunSink {
     fn idle(&mut self) -> std::io::Result<()>;
 }
 
-struct Printed<W: Write> {
+/// A [`RunSink`] that prints through a [`Printer`] to [`Outputs`] (`engine logs`, and `engine
+/// run` while it waits).
+#[derive(Debug)]
+pub struct Printed<O: Write, E: Write> {
     printer: Printer,
-    out: W,
+    outs: Outputs<O, E>,
 }
 
-impl<W: Write> RunSink for Printed<W> {
+impl<O: Write, E: Write> Printed<O, E> {
+    /// Prints with `opts` to `out` and (when `split`) `err`.
+    pub fn new(opts: ViewOptions, out: O, err: E, split: bool) -> Self {
+        Self {
+            printer: Printer::new(opts),
+            outs: Outputs::new(out, err, split),
+        }
+    }
+
+    /// The log is complete: prints what is held and flushes.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.printer.finish(&mut self.outs)?;
+        self.outs.flush()
+    }
+}
+
+impl<O: Write, E: Write> RunSink for Printed<O, E> {
     fn emit(&mut self, run: &Run) -> std::io::Result<()> {
-        self.printer.push(run, &mut self.out)
+        self.printer.push(run, &mut self.outs)
     }
     fn idle(&mut self) -> std::io::Result<()> {
-        self.printer.release(&mut self.out)?;
-        self.out.flush()
+        self.printer.release(&mut self.outs)?;
+        self.outs.flush()
     }
 }
 

@@ -1,6 +1,8 @@
 //! One module per verb, as youki's `commands/*`.
 
+pub mod completion;
 pub mod logs;
+pub mod man;
 pub mod ps;
 pub mod rm;
 pub mod run;

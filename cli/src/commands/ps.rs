@@ -1,6 +1,6 @@
 //! `engine ps`: a table or JSON of every container, live and ended.
 
-use crate::args::{PsArgs, PsFormat};
+use crate::args::PsFormat;
 use crate::client::Client;
 use anyhow::{bail, Result};
 use proto::api::{ContainerInfo, Request, Response};
@@ -13,16 +13,16 @@ pub const COLUMNS: [&str; 9] = [
     "ID", "PID", "STATE", "REASON", "STARTED", "SOFT", "HARD", "RSS", "LOG",
 ];
 
-/// Runs `engine ps`.
+/// Runs `engine ps` with the output `format` (the flag's, else the client config's).
 ///
 /// # Errors
 /// A lost connection.
-pub fn run(socket: &Path, args: &PsArgs) -> Result<i32> {
+pub fn run(socket: &Path, format: PsFormat) -> Result<i32> {
     let list = match Client::connect(socket)?.call(Request::Ps)? {
         Response::Containers(list) => list,
         other => bail!("unexpected answer from the supervisor: {other:?}"),
     };
-    let text = match args.format {
+    let text = match format {
         PsFormat::Json => serde_json::to_string_pretty(&list)? + "\n",
         PsFormat::Table => table(&list),
     };

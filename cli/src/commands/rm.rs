@@ -7,7 +7,8 @@ use proto::api::Request;
 use std::path::Path;
 
 /// Runs `engine rm`; prints each removed id. Every id is tried; a refused one (running,
-/// unknown) is reported on stderr and makes the exit status 1.
+/// unknown) is reported on stderr and makes the exit status the engine's error status
+/// ([`crate::client::exit_code`]: 125).
 ///
 /// # Errors
 /// When the supervisor cannot be reached.
@@ -19,7 +20,7 @@ pub fn run(socket: &Path, args: &RmArgs) -> Result<i32> {
             Ok(info) => println!("{}", info.id),
             Err(e) => {
                 eprintln!("engine: {e}");
-                status = 1;
+                status = crate::client::exit_code(&e);
             }
         }
     }

@@ -5,12 +5,11 @@
 
 use crate::args::RunArgs;
 use crate::client::Client;
+use crate::logs::view::ViewOptions;
 use anyhow::Result;
-use logstore::Run;
 use proto::api::{Request, DEFAULT_STOP_GRACE_MS};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Runs `engine run`; returns the container's exit status (code, or 128+signal).
@@ -43,14 +42,19 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
             }
         })
     };
-    // Attached like `docker run`: the container's stdout and stderr, as stored in its log.
-    let mut attached = Attached {
-        out: std::io::stdout(),
-        err: std::io::stderr(),
-    };
+    // Attached like `docker run`: the container's stdout and stderr, as stored in its log,
+    // each to ours (not locked: the forwarder thread may log).
+    let mut attached = super::logs::Printed::new(
+        ViewOptions::default(),
+        std::io::stdout(),
+        std::io::stderr(),
+        true,
+    );
     // The `Start` connection carries the `Wait` from here on; its answer ends the walk.
     let watch = super::logs::EndWatch::with_client(client, &id);
-    if let Err(e) = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached) {
+    let shown = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached)
+        .and_then(|()| Ok(attached.finish()?));
+    if let Err(e) = shown {
         // A reader that went away (`engine run ... | head`) is not worth a warning; `run`
         // still reports the container's status.
         let gone = e
@@ -67,24 +71,4 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
         Client::connect(socket)?.container(Request::Remove { id })?;
     }
     Ok(info.exit_status.unwrap_or(1))
-}
-
-/// Writes a container's stdout runs to our stdout and its stderr runs to our stderr.
-struct Attached {
-    out: std::io::Stdout,
-    err: std::io::Stderr,
-}
-
-impl super::logs::RunSink for Attached {
-    fn emit(&mut self, run: &Run) -> std::io::Result<()> {
-        if run.stream == logstore::Stream::Stderr {
-            self.err.write_all(&run.data)
-        } else {
-            self.out.write_all(&run.data)
-        }
-    }
-    fn idle(&mut self) -> std::io::Result<()> {
-        self.out.flush()?;
-        self.err.flush()
-    }
 }

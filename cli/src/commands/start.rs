@@ -45,13 +45,14 @@ fn path_str(p: &Path) -> Result<String> {
         .with_context(|| format!("path {} is not valid UTF-8", p.display()))
 }
 
-/// Runs `engine start`: prints the container id and its host PID.
+/// Runs `engine start`: prints only the container id (as `docker run -d`), so that
+/// `id=$(engine start ...)` works; the host PID is in `engine ps`.
 ///
 /// # Errors
 /// Invalid arguments or the supervisor's refusal.
 pub fn run(socket: &Path, args: &StartArgs) -> Result<i32> {
     let spec = spec(args)?;
     let info = Client::connect(socket)?.container(Request::Start(spec))?;
-    println!("{} {}", info.id, info.pid);
+    println!("{}", info.id);
     Ok(0)
 }

@@ -1,11 +1,11 @@
 //! What `engine logs` prints: raw bytes in write order, or (when a filter, tail or timestamps
 //! are asked for) whole lines per stream, filtered by stream and time, optionally prefixed
-//! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped.
+//! with their RFC 3339 read time, optionally with control and non-UTF-8 bytes escaped; each
+//! stream to its own writer ([`Outputs`]), as `docker logs` does, or both to one.
 
-use anyhow::{bail, Result};
 use logstore::{Line, LineJoiner, Run, Stream};
 use std::io::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The printing options of `engine logs`.
 #[derive(Debug, Clone, Default)]
@@ -41,30 +41,68 @@ impl ViewOptions {
     }
 }
 
-/// Parses `--since`/`--until`: RFC 3339 (`2026-11-29T10:00:00Z`) or a duration before now
-/// (`10m`, `1h30m`, `90s`). Returns ns since the Unix epoch.
-///
-/// # Errors
-/// Neither form parses.
-pub fn parse_time(text: &str, now: SystemTime) -> Result<u64> {
-    let at = match humantime::parse_rfc3339_weak(text) {
-        Ok(t) => t,
-        Err(_) => match humantime::parse_duration(text) {
-            Ok(d) => now.checked_sub(d).unwrap_or(UNIX_EPOCH),
-            Err(_) => bail!(
-                "invalid time {text:?}: use RFC 3339 (2026-11-29T10:00:00Z) or a duration like 10m"
-            ),
-        },
-    };
-    Ok(at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_nanos() as u64)
+/// Where printed output goes: the container's stderr to `err` and its stdout to `out` when
+/// `split`, both to `out` otherwise. Byte order is kept within each stream; the writer left at
+/// a change of stream is flushed first, so that both writers on one file (`2>&1`) show the
+/// log's own order.
+#[derive(Debug)]
+pub struct Outputs<O, E> {
+    /// Receives stdout (and stderr unless `split`).
+    pub out: O,
+    /// Receives stderr when `split`.
+    pub err: E,
+    /// Each stream to its own writer.
+    pub split: bool,
+    /// The stream written last while split.
+    last: Option<Stream>,
+}
+
+impl<O: Write, E: Write> Outputs<O, E> {
+    /// Outputs over these writers.
+    pub fn new(out: O, err: E, split: bool) -> Self {
+        Self {
+            out,
+            err,
+            split,
+            last: None,
+        }
+    }
+
+    /// The writer of `stream`, after flushing the other one if it was written last.
+    ///
+    /// # Errors
+    /// The flush's write error.
+    pub fn to(&mut self, stream: Stream) -> std::io::Result<&mut dyn Write> {
+        if !self.split {
+            return Ok(&mut self.out);
+        }
+        if self.last.is_some_and(|l| l != stream) {
+            self.flush()?;
+        }
+        self.last = Some(stream);
+        Ok(match stream {
+            Stream::Stderr => &mut self.err,
+            Stream::Stdout => &mut self.out,
+        })
+    }
+
+    /// Flushes both writers.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.err.flush()
+    }
 }
 
 /// Writes bytes, escaped when asked: printable ASCII, tab and line feed as they are, valid
 /// UTF-8 beyond ASCII as it is, everything else as `\xNN` (and `\\` for a backslash).
-pub fn write_bytes(out: &mut impl Write, data: &[u8], escape: bool) -> std::io::Result<()> {
+pub fn write_bytes(
+    out: &mut (impl Write + ?Sized),
+    data: &[u8],
+    escape: bool,
+) -> std::io::Result<()> {
     if !escape {
         return out.write_all(data);
     }
@@ -115,9 +153,13 @@ impl Printer {
     ///
     /// # Errors
     /// Write errors.
-    pub fn push(&mut self, run: &Run, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn push(
+        &mut self,
+        run: &Run,
+        out: &mut Outputs<impl Write, impl Write>,
+    ) -> std::io::Result<()> {
         if !self.opts.line_mode() {
-            return write_bytes(out, &run.data, self.opts.escape);
+            return write_bytes(out.to(run.stream)?, &run.data, self.opts.escape);
         }
         for line in self.joiner.push(run) {
             self.line(line, out)?;
@@ -125,7 +167,11 @@ impl Printer {
         Ok(())
     }
 
-    fn line(&mut self, line: Line, out: &mut impl Write) -> std::io::Result<()> {
+    fn line(
+        &mut self,
+        line: Line,
+        outs: &mut Outputs<impl Write, impl Write>,
+    ) -> std::io::Result<()> {
         if !self.opts.keeps(&line) {
             return Ok(());
         }
@@ -136,6 +182,7 @@ impl Printer {
             }
             return Ok(());
         }
+        let out = outs.to(line.stream)?;
         if self.opts.timestamps {
             let t = UNIX_EPOCH + Duration::from_nanos(line.timestamp_ns);
             write!(out, "{} ", humantime::format_rfc3339_nanos(t))?;
@@ -147,7 +194,7 @@ impl Printer {
     ///
     /// # Errors
     /// Write errors.
-    pub fn release(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn release(&mut self, out: &mut Outputs<impl Write, impl Write>) -> std::io::Result<()> {
         self.holding = false;
         for line in std::mem::take(&mut self.held) {
             self.line(line, out)?;
@@ -159,7 +206,7 @@ impl Printer {
     ///
     /// # Errors
     /// Write errors.
-    pub fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+    pub fn finish(&mut self, out: &mut Outputs<impl Write, impl Write>) -> std::io::Result<()> {
         for line in self.joiner.finish() {
             self.line(line, out)?;
         }
@@ -179,13 +226,20 @@ mod tests {
         }
     }
 
-    fn print(opts: ViewOptions, runs: &[Run]) -> Vec<u8> {
+    /// (stdout, stderr) when split, else (both, nothing).
+    fn print_to(opts: ViewOptions, runs: &[Run], split: bool) -> (Vec<u8>, Vec<u8>) {
         let mut p = Printer::new(opts);
-        let mut out = Vec::new();
+        let mut outs = Outputs::new(Vec::new(), Vec::new(), split);
         for r in runs {
-            p.push(r, &mut out).unwrap();
+            p.push(r, &mut outs).unwrap();
         }
-        p.finish(&mut out).unwrap();
+        p.finish(&mut outs).unwrap();
+        (outs.out, outs.err)
+    }
+
+    fn print(opts: ViewOptions, runs: &[Run]) -> Vec<u8> {
+        let (out, err) = print_to(opts, runs, false);
+        assert!(err.is_empty());
         out
     }
 
@@ -203,6 +257,63 @@ mod tests {
             print(ViewOptions::default(), &sample()),
             b"one\ntwerr\no\nthree"
         );
+    }
+
+    #[test]
+    fn split_output_keeps_each_streams_order() {
+        let (out, err) = print_to(ViewOptions::default(), &sample(), true);
+        assert_eq!(
+            (&out[..], &err[..]),
+            (&b"one\ntwo\nthree"[..], &b"err\n"[..])
+        );
+        let t = ViewOptions {
+            tail: Some(3),
+            timestamps: true,
+            escape: true,
+            ..Default::default()
+        };
+        let runs = [
+            run(Stream::Stdout, 0, b"dropped\n"),
+            run(Stream::Stderr, 0, b"e\x1b0\n"),
+            run(Stream::Stdout, 0, b"o1\n"),
+            run(Stream::Stderr, 0, b"e1\n"),
+        ];
+        let (out, err) = print_to(t, &runs, true);
+        let z = "1970-01-01T00:00:00.000000000Z";
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{z} o1\n"));
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            format!("{z} e\\x1b0\n{z} e1\n")
+        );
+    }
+
+    /// Both writers on one file see the log's order: the other writer is flushed at a change.
+    #[test]
+    fn a_change_of_stream_flushes_the_other_writer() {
+        use std::io::BufWriter;
+        let shared = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.borrow_mut().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut outs = Outputs::new(
+            BufWriter::new(Shared(shared.clone())),
+            BufWriter::new(Shared(shared.clone())),
+            true,
+        );
+        let mut p = Printer::new(ViewOptions::default());
+        for r in sample() {
+            p.push(&r, &mut outs).unwrap();
+        }
+        p.finish(&mut outs).unwrap();
+        outs.flush().unwrap();
+        assert_eq!(&shared.borrow()[..], b"one\ntwerr\no\nthree");
     }
 
     #[test]
@@ -255,16 +366,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a\u{e9}\t\\x1b[0m\n\\\\\\xff\\xfe"
         );
-    }
-
-    #[test]
-    fn relative_and_absolute_times() {
-        let now = UNIX_EPOCH + Duration::from_secs(1000);
-        assert_eq!(parse_time("10s", now).unwrap(), 990 * 1_000_000_000);
-        assert_eq!(
-            parse_time("1970-01-01T00:00:05Z", now).unwrap(),
-            5 * 1_000_000_000
-        );
-        assert!(parse_time("yesterday", now).is_err());
     }
 }

@@ -214,27 +214,13 @@ pub fn parse_size(text: &str) -> Result<u64, ConfigError> {
     Ok(bytes as u64)
 }
 
-/// Parses a duration: a number with unit `ms`, `s`, `m` or `h` (a bare number is seconds),
-/// e.g. `500ms`, `10s`, `2m`.
+/// Parses a duration in the engine's one grammar ([`crate::duration`]): a bare number of
+/// seconds (`3`) or Go-style spans (`500ms`, `10s`, `1m30s`, `1.5h`).
 ///
 /// # Errors
 /// When the text is not such a duration.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, ConfigError> {
-    let bad = || ConfigError(format!("`{text}` is not a duration (e.g. 500ms, 10s, 2m)"));
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    crate::duration::parse_duration(text).map_err(|e| ConfigError(e.to_string()))
 }
 
 #[cfg(test)]
@@ -274,6 +260,10 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap().as_secs(), 120);
         assert_eq!(parse_duration("3").unwrap().as_secs(), 3);
         assert!(parse_duration("soon").is_err() && parse_duration("-1s").is_err());
+        assert_eq!(parse_duration("1m30s").unwrap().as_secs(), 90);
+        let c = Config::from_pairs([("drain-timeout", "1m30s")]);
+        let d = c.duration_or("drain-timeout", std::time::Duration::ZERO);
+        assert_eq!(d.unwrap().as_secs(), 90);
         let c = Config::from_pairs([("n", "x")]);
         assert!(c.u64_or("n", 1).is_err());
         assert_eq!(c.u64_or("m", 7).unwrap(), 7);

@@ -4,6 +4,7 @@
 //! - [`ffi`]: the `#[repr(C)]` types, constants and return codes (mirrors
 //!   `include/engine_sink.h`; the contract is `docs/sink-abi.md`).
 //! - [`config`]: the `key=value` configuration a sink receives, with size parsing.
+//! - [`duration`]: the engine's one duration grammar (sink options and the CLI).
 //! - [`sink`]: the [`Sink`] trait and [`Record`] view for Rust sinks.
 //! - [`export`]: the generated C entry points; use [`export_sink!`].
 //!
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod config;
+pub mod duration;
 pub mod export;
 pub mod ffi;
 pub mod sink;
