@@ -88,6 +88,7 @@ stuck_note=""
 hang=$raw/hang
 mkdir -p "$hang"
 coproc HANG { python3 "$BENCH_DIR/helpers/fuse_hang.py" "$hang" 2>&1; }
+hang_pid=$HANG_PID # bash unsets HANG_PID once the coprocess has ended
 if read -r -t 10 line <&"${HANG[0]}" && [[ $line == mounted ]]; then
     timeout 120 "$ENGINE" start stuck "$hang" -- /bin/true >"$raw/stuck.out" 2>&1 &
     stuck_pid=$!
@@ -103,7 +104,7 @@ else
     stuck_note="no FUSE mount (${line:-no output})"
     log "stuck start: $stuck_note"
 fi
-wait "$HANG_PID" 2>/dev/null || true
+wait "$hang_pid" 2>/dev/null || true
 sup_stop
 
 oci='{}'
