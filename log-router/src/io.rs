@@ -197,6 +197,12 @@ impl Io {
                 }
                 None
             }
+            Effect::DrainSinks { key } => {
+                for s in &self.routes.get(key)?.as_ref()?.sinks {
+                    s.poke();
+                }
+                None
+            }
             Effect::FinishSinks { key } => {
                 for s in &self.routes.get(key)?.as_ref()?.sinks {
                     s.finish();

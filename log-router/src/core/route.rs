@@ -61,9 +61,9 @@ impl SinkInfo {
         self.mode == Mode::Blocking && !self.shared.failing.load(Ordering::Acquire)
     }
 
-    /// Bytes queued for the sink's thread.
-    pub fn queued(&self) -> usize {
-        self.shared.queued_bytes.load(Ordering::Acquire)
+    /// Bytes queued for the sink's thread, not yet settled.
+    pub fn queued(&self) -> u64 {
+        self.shared.queued_bytes()
     }
 }
 
@@ -196,10 +196,8 @@ impl Route {
             .sinks
             .iter()
             .map(|s| {
-                (
-                    s.shared.dropped_records.load(Ordering::Relaxed),
-                    s.shared.dropped_bytes.load(Ordering::Relaxed),
-                )
+                let d = s.shared.dropped();
+                (d.records, d.bytes)
             })
             .collect();
         if now == self.reported {

@@ -11,7 +11,7 @@ use super::rules::{CHUNKS_PER_TURN, COALESCE_BYTES, COALESCE_WAIT, DROPS_EVERY};
 use super::Core;
 use crate::plan::Mode;
 use crate::records::PARTIAL_HOLD;
-use crate::sink_shared::SinkShared;
+use crate::sink_shared::{Count, SinkShared};
 use proto::api::SinkDrops;
 use proto::router::FromRouter;
 use std::sync::atomic::Ordering;
@@ -99,4 +99,11 @@ pub(super) fn end_streams(core: &mut Core, now: Instant) -> Vec<Effect> {
         all.extend(core.on(Input::Peeked { key: 0, idx, peek }, now));
     }
     all
+}
+
+/// Counts `records` records of `bytes` bytes as handed to a sink and dropped by its thread.
+pub(super) fn dropped(shared: &SinkShared, records: u64, bytes: u64) {
+    let c = Count::new(records, bytes);
+    assert!(shared.offer(c, None));
+    shared.settle(c, c);
 }
