@@ -188,6 +188,20 @@ fn supervisor_refuses_bad_sinks_and_config_at_start() {
         (vec!["--log-sink", "nosuchsink"], "nosuchsink"),
         (vec!["--log-sink", "file:bogus-option=1"], "bogus-option"),
         (vec!["--log-sink", "relative/sink.so"], "relative/sink.so"),
+        // Two sinks writing the same log file: every byte would be stored twice.
+        (
+            vec!["--log-sink", "file", "--log-sink", "rotating:max-size=1m"],
+            "would both write the container's log file",
+        ),
+        (
+            vec![
+                "--log-sink",
+                "rotating",
+                "--log-sink",
+                "rotating:max-file=2",
+            ],
+            "would both write the container's log file",
+        ),
     ] {
         let out = run(&args);
         assert!(!out.status.success(), "{args:?} accepted");
