@@ -41,6 +41,9 @@ pub enum Mode {
 pub struct SinkPlan {
     /// The sink as configured (name or path), used in reports.
     pub label: String,
+    /// The sink and its options as configured, router options left out
+    /// (`tcp:address=127.0.0.1:5170`): what a person waiting for it is shown.
+    pub shown: String,
     /// The loaded library.
     pub lib: &'static LoadedSink,
     /// The user's options, without the router's own.
@@ -135,8 +138,14 @@ pub fn plan(spec: &SinkSpec, catalog: &mut SinkCatalog) -> Result<SinkPlan, Plan
         sink: label.clone(),
         message,
     })?;
+    let shown = SinkSpec {
+        sink: label.clone(),
+        options: options.entries().to_vec(),
+    }
+    .to_string();
     Ok(SinkPlan {
         label,
+        shown,
         lib,
         options,
         mode,

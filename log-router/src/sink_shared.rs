@@ -1,5 +1,5 @@
 //! State shared between a sink thread and the router core: what is queued for the thread,
-//! whether the sink is failing, when its drain began, whether the core abandoned it, and its
+//! whether the sink is failing or stalled, when its drain began, whether the core abandoned it, and its
 //! drop counters.
 //!
 //! Accounting rule: every record handed to a sink is counted exactly once — queued when
@@ -57,6 +57,9 @@ pub struct SinkShared {
     /// The sink failed (`ENGINE_SINK_ERROR` or fatal) and has not recovered: its chunks are not
     /// held.
     pub failing: AtomicBool,
+    /// The sink's last call failed (error or retry) and none has succeeded since: a blocking
+    /// sink in this state holds the container's end while its log drains.
+    pub stalled: AtomicBool,
     tally: Mutex<Tally>,
 }
 

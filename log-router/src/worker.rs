@@ -106,6 +106,8 @@ impl Notifier {
 pub struct SinkHandle {
     /// Sink label (name or path as configured).
     pub label: String,
+    /// The sink and its options as configured, router options left out.
+    pub shown: String,
     /// Delivery mode.
     pub mode: Mode,
     /// Queue bound, in bytes.
@@ -152,6 +154,7 @@ impl SinkHandle {
             .spawn(move || worker.run(rx))?;
         Ok(Self {
             label: plan.label.clone(),
+            shown: plan.shown.clone(),
             mode: plan.mode,
             max_buffer: plan.max_buffer,
             drain_timeout: plan.drain_timeout,
@@ -166,6 +169,7 @@ impl SinkHandle {
     pub fn info(&self) -> SinkInfo {
         SinkInfo {
             label: self.label.clone(),
+            shown: self.shown.clone(),
             mode: self.mode,
             drain_timeout: self.drain_timeout,
             shared: self.shared.clone(),
@@ -336,6 +340,7 @@ impl Worker {
                 Ok(()) => {
                     if std::mem::take(&mut self.failing) {
                         self.shared.failing.store(false, Ordering::Release);
+                        self.shared.stalled.store(false, Ordering::Release);
                         self.backoff = BACKOFF_START;
                         tracing::info!(route = %self.route, sink = self.sink, "sink recovered");
                     }
@@ -355,6 +360,7 @@ impl Worker {
             };
             if !self.failing {
                 self.failing = true;
+                self.shared.stalled.store(true, Ordering::Release);
                 self.report(format!("{message} (retrying)"));
             }
             if release {

@@ -423,6 +423,7 @@ impl Supervisor {
                     if let Some(c) = self.registry.get_mut(&id) {
                         c.drained = true;
                         c.output = None;
+                        c.set_draining(Vec::new());
                     }
                     self.finalize(&id);
                 }
@@ -431,6 +432,11 @@ impl Supervisor {
                 }
                 FromRouter::SinkError { id, sink, message } => {
                     tracing::warn!(container = %id, %sink, %message, "sink error");
+                }
+                FromRouter::Draining { id, sinks } => {
+                    if let Some(c) = self.registry.get_mut(&id) {
+                        c.set_draining(sinks);
+                    }
                 }
                 FromRouter::Drops { id, drops } => {
                     if let Some(c) = self.registry.get_mut(&id) {

@@ -5,7 +5,7 @@
 //! the log-router reported its log drained. Only then do `ps`, `wait` and `stop` see it ended,
 //! so every byte it wrote is in its log file by that time.
 
-use proto::api::{Command, ContainerInfo, ContainerState, SinkDrops};
+use proto::api::{Command, ContainerInfo, ContainerState, SinkDrops, SinkWait};
 use proto::exit::attribute;
 use proto::router::SinkSpec;
 use std::collections::BTreeMap;
@@ -91,6 +91,7 @@ impl Container {
                 command: n.command,
                 exit_status: None,
                 dropped: Vec::new(),
+                draining: Vec::new(),
             },
             rootfs_key: n.rootfs_key,
             output: Some(n.output),
@@ -130,6 +131,11 @@ impl Container {
     /// Records the latest drop counters of one sink.
     pub fn set_drops(&mut self, drops: Vec<SinkDrops>) {
         self.info.dropped = drops;
+    }
+
+    /// Records the sinks the container's end waits for (empty once its log is complete).
+    pub fn set_draining(&mut self, sinks: Vec<SinkWait>) {
+        self.info.draining = sinks;
     }
 }
 

@@ -172,8 +172,12 @@ fn client_without_supervisor_fails_clearly() {
 fn supervisor_refuses_bad_sinks_and_config_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
+    // A supervisor that wrongly accepts its arguments is stopped (SIGTERM) after 20 s, so the
+    // test fails instead of hanging.
     let run = |extra: &[&str]| {
-        std::process::Command::new(engine_bin())
+        std::process::Command::new("timeout")
+            .arg("20")
+            .arg(engine_bin())
             .arg("supervisor")
             .arg(harness::base_rootfs())
             .arg("--socket")

@@ -1,5 +1,6 @@
 //! One module per verb, as youki's `commands/*`.
 
+pub mod drain_notice;
 pub mod logs;
 pub mod ps;
 pub mod rm;

@@ -50,6 +50,7 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
     };
     // The `Start` connection carries the `Wait` from here on; its answer ends the walk.
     let watch = super::logs::EndWatch::with_client(client, &id);
+    super::drain_notice::spawn(socket, &id);
     if let Err(e) = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached) {
         // A reader that went away (`engine run ... | head`) is not worth a warning; `run`
         // still reports the container's status.

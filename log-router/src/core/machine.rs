@@ -436,6 +436,11 @@ impl Core {
                     self.out.push(Effect::DrainSinks { key });
                 }
             }
+            if let Some(sinks) = r.newly_draining() {
+                let id = r.id.clone();
+                self.out
+                    .push(Effect::Report(FromRouter::Draining { id, sinks }));
+            }
             let late: Vec<usize> = r
                 .sink_deadlines()
                 .filter(|&(i, d)| d <= now && (r.sinks[i].queued() > 0 || r.finishing))

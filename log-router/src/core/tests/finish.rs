@@ -181,6 +181,45 @@ fn the_drain_begins_when_the_writers_are_gone() {
         .contains(&Effect::DrainSinks { key: 0 }));
 }
 
+/// Once the writers are gone, blocking sinks that are failing are reported once as what the
+/// container's end waits for; non-blocking ones never are.
+#[test]
+fn blocking_sinks_that_stall_the_drain_are_reported_once() {
+    let t0 = Instant::now();
+    let (tcp, nb) = (sink("tcp", Mode::Blocking), sink("nb", Mode::NonBlocking));
+    let (tcp_shared, nb_shared) = (tcp.shared.clone(), nb.shared.clone());
+    let (mut core, _) = with_route(t0, vec![tcp, nb, sink("file", Mode::Blocking)]);
+    nb_shared.stalled.store(true, Ordering::Release);
+    for idx in 0..2 {
+        let hup = Input::Readable {
+            key: 0,
+            idx,
+            hup: true,
+        };
+        core.on(hup, t0);
+    }
+    assert!(
+        reports(&core.on(Input::Tick, t0)).is_empty(),
+        "nothing stalls the end yet"
+    );
+    tcp_shared.stalled.store(true, Ordering::Release);
+    let later = t0 + Duration::from_millis(100);
+    assert_eq!(
+        reports(&core.on(Input::Tick, later)),
+        [&FromRouter::Draining {
+            id: "a".into(),
+            sinks: vec![proto::api::SinkWait {
+                sink: "tcp:k=v".into(),
+                timeout_ms: DRAIN.as_millis() as u64
+            }]
+        }]
+    );
+    assert!(
+        reports(&core.on(Input::Tick, later)).is_empty(),
+        "reported once"
+    );
+}
+
 /// A sink that stored everything is never counted as having dropped anything, even when it
 /// is let go at the deadline of a container another sink held up to it.
 #[test]

@@ -23,6 +23,7 @@ pub(super) const DRAIN: Duration = Duration::from_secs(3);
 pub(super) fn sink(label: &str, mode: Mode) -> SinkInfo {
     SinkInfo {
         label: label.into(),
+        shown: format!("{label}:k=v"),
         mode,
         drain_timeout: DRAIN,
         shared: Arc::new(SinkShared::default()),
