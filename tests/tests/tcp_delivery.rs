@@ -91,19 +91,32 @@ fn a_peer_that_comes_up_late_receives_each_record_once() {
     assert_eq!(drops(&sup, "late"), [], "nothing dropped, by any sink");
 }
 
+/// Runs `seq 1 1000` as container `id` logging to the file sink and `tcp` (whose peer never
+/// comes up); returns how long `run` took and its output, after checking that the file sink
+/// has every byte and that only the TCP sink dropped: all of it.
+fn run_dead_peer(id: &str, tcp: &str) -> (Duration, std::process::Output) {
+    let sup = TestSupervisor::start();
+    let t0 = Instant::now();
+    let out = sup.run_container(id, "seq 1 1000", &["--log-opt", "file", "--log-opt", tcp]);
+    let took = t0.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), seq_1000());
+    assert_eq!(sup.log_bytes(id), seq_1000().as_bytes());
+    let d = drops(&sup, id);
+    assert_eq!(d.len(), 1, "only the TCP sink dropped: {d:?}");
+    assert!(d[0].0.starts_with("tcp") && d[0].1 >= 1, "{d:?}");
+    assert_eq!(
+        d[0].2,
+        seq_1000().len() as u64,
+        "every byte the peer missed: {d:?}"
+    );
+    (took, out)
+}
+
 #[test]
 fn a_peer_that_never_comes_up_is_waited_for_at_most_drain_timeout_and_counted() {
     let addr = free_addr();
-    let sup = TestSupervisor::start();
-    let tcp = format!("tcp:address={addr},drain-timeout=2s");
-    let t0 = Instant::now();
-    let out = sup.run_container(
-        "never",
-        "seq 1 1000",
-        &["--log-opt", "file", "--log-opt", &tcp],
-    );
-    let took = t0.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (took, out) = run_dead_peer("never", &format!("tcp:address={addr},drain-timeout=2s"));
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(8),
         "the wait is bounded by drain-timeout: {took:?}"
@@ -117,39 +130,18 @@ fn a_peer_that_never_comes_up_is_waited_for_at_most_drain_timeout_and_counted() 
         [expected.as_str()],
         "one line saying what run waits for: {err}"
     );
-    assert_eq!(stdout(&out), seq_1000());
-    assert_eq!(sup.log_bytes("never"), seq_1000().as_bytes());
-    let d = drops(&sup, "never");
-    assert_eq!(d.len(), 1, "only the TCP sink dropped: {d:?}");
-    assert!(d[0].0.starts_with("tcp"), "{d:?}");
-    assert!(d[0].1 >= 1, "{d:?}");
-    assert_eq!(
-        d[0].2,
-        seq_1000().len() as u64,
-        "every byte the peer missed: {d:?}"
-    );
 }
 
 #[test]
 fn a_dead_peer_does_not_delay_the_end_in_non_blocking_mode() {
-    let addr = free_addr();
-    let sup = TestSupervisor::start();
-    let tcp = format!("tcp:address={addr},mode=non-blocking,drain-timeout=30s");
-    let t0 = Instant::now();
-    let out = sup.run_container(
-        "nb",
-        "seq 1 1000",
-        &["--log-opt", "file", "--log-opt", &tcp],
+    let tcp = format!(
+        "tcp:address={},mode=non-blocking,drain-timeout=30s",
+        free_addr()
     );
-    let took = t0.elapsed();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let (took, out) = run_dead_peer("nb", &tcp);
     assert!(
         took < Duration::from_secs(5),
         "run returns well before drain-timeout: {took:?}"
     );
     assert!(!stderr(&out).contains("waiting up to"), "{}", stderr(&out));
-    assert_eq!(sup.log_bytes("nb"), seq_1000().as_bytes());
-    let d = drops(&sup, "nb");
-    assert_eq!(d.len(), 1, "only the TCP sink dropped: {d:?}");
-    assert_eq!(d[0].2, seq_1000().len() as u64, "{d:?}");
 }

@@ -337,6 +337,18 @@ mod tests {
         }
     }
 
+    /// A sink to a local port nothing listens on (yet), and that port's address.
+    fn sink_to_closed_port() -> (TcpSink, String) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        (sink_to(&addr), addr)
+    }
+
+    fn sink_to(addr: &str) -> TcpSink {
+        TcpSink::new(Options::parse(&Config::from_pairs([("address", addr)])).unwrap())
+    }
+
     fn line(r: &mut impl BufRead) -> String {
         let mut line = String::new();
         r.read_line(&mut line)
@@ -346,12 +358,7 @@ mod tests {
 
     #[test]
     fn peer_down_is_retry_and_reconnects_after_a_clean_close() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        drop(l);
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
+        let (mut s, addr) = sink_to_closed_port();
         assert!(matches!(s.write(&rec(b"one\n")), Err(SinkError::Retry(_))));
         let l = TcpListener::bind(&addr).unwrap();
         s.write(&rec(b"one\n")).unwrap();
@@ -371,12 +378,7 @@ mod tests {
     /// reach a peer that comes up later once each: a failed call keeps nothing.
     #[test]
     fn records_retried_while_the_peer_is_down_arrive_once() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        drop(l);
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
+        let (mut s, addr) = sink_to_closed_port();
         // Big enough to be sent in several pieces of SEND_BYTES.
         let data: Vec<u8> = (0..1000)
             .flat_map(|n| format!("line {n:04} {}\n", "x".repeat(100)).into_bytes())
@@ -427,10 +429,7 @@ mod tests {
     #[test]
     fn objects_sent_whole_before_a_break_are_not_sent_again() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
+        let mut s = sink_to(&l.local_addr().unwrap().to_string());
         s.skip = 1;
         s.write(&rec(b"a\nb\nc\n")).unwrap();
         assert_eq!(s.skip, 0);
@@ -446,10 +445,7 @@ mod tests {
     #[test]
     fn a_hang_up_after_everything_was_sent_is_closed_at_the_next_flush() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
+        let mut s = sink_to(&l.local_addr().unwrap().to_string());
         s.write(&rec(b"one\n")).unwrap();
         s.flush().unwrap();
         let c = accept(&l);

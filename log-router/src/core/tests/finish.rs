@@ -107,16 +107,7 @@ fn a_stuck_sink_is_abandoned_at_its_deadline_and_the_container_drains() {
         t0,
     );
     assert!(shared.offer(Count::new(1, 5), None));
-    for idx in 0..2 {
-        core.on(
-            Input::Readable {
-                key: 0,
-                idx,
-                hup: true,
-            },
-            t0,
-        );
-    }
+    hang_up(&mut core, t0);
     core.on(Input::Tick, t0);
     let deadline = t0 + DRAIN + FINISH_SLACK;
     assert!(core.next_timeout(t0) <= DRAIN + FINISH_SLACK);
@@ -163,14 +154,7 @@ fn the_drain_begins_when_the_writers_are_gone() {
     let (mut core, _) = with_route(t0, vec![s]);
     core.on(Input::Tick, t0);
     assert_eq!(shared.drain_since(), None);
-    for idx in 0..2 {
-        let hup = Input::Readable {
-            key: 0,
-            idx,
-            hup: true,
-        };
-        core.on(hup, t0);
-    }
+    hang_up(&mut core, t0);
     let later = t0 + Duration::from_millis(5);
     assert!(core
         .on(Input::Tick, later)
@@ -190,14 +174,7 @@ fn blocking_sinks_that_stall_the_drain_are_reported_once() {
     let (tcp_shared, nb_shared) = (tcp.shared.clone(), nb.shared.clone());
     let (mut core, _) = with_route(t0, vec![tcp, nb, sink("file", Mode::Blocking)]);
     nb_shared.stalled.store(true, Ordering::Release);
-    for idx in 0..2 {
-        let hup = Input::Readable {
-            key: 0,
-            idx,
-            hup: true,
-        };
-        core.on(hup, t0);
-    }
+    hang_up(&mut core, t0);
     assert!(
         reports(&core.on(Input::Tick, t0)).is_empty(),
         "nothing stalls the end yet"
@@ -241,14 +218,7 @@ fn a_sink_that_stored_everything_counts_no_drop_when_let_go() {
         released: false,
     };
     core.on(delivered, t0);
-    for idx in 0..2 {
-        let hup = Input::Readable {
-            key: 0,
-            idx,
-            hup: true,
-        };
-        core.on(hup, t0);
-    }
+    hang_up(&mut core, t0);
     core.on(Input::Tick, t0);
     let deadline = t0 + DRAIN + FINISH_SLACK;
     core.on(Input::Tick, deadline);

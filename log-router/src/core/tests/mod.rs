@@ -108,3 +108,15 @@ pub(super) fn dropped(shared: &SinkShared, records: u64, bytes: u64) {
     assert!(shared.offer(c, None));
     shared.settle(c, c);
 }
+
+/// Every writer of both streams of route key 0 closed (hang-up seen).
+pub(super) fn hang_up(core: &mut Core, now: Instant) {
+    for idx in 0..2 {
+        let hup = Input::Readable {
+            key: 0,
+            idx,
+            hup: true,
+        };
+        core.on(hup, now);
+    }
+}
