@@ -4,6 +4,8 @@
 //! `mode` (`blocking`, the default, or `non-blocking`), `max-buffer-size` (bytes queued for
 //! the sink before records are dropped in non-blocking mode, or while the sink is failing) and
 //! `drain-timeout` (how long a failing sink is retried after its container's output ended).
+//! A set of sinks ([`plan_all`]: the defaults, or one container's) may hold at most one that
+//! writes the log file ([`LOG_FILE_SINKS`]).
 
 use crate::instance;
 use crate::loader::{LoadError, LoadedSink, SinkCatalog};
