@@ -197,6 +197,12 @@ impl Io {
                 }
                 None
             }
+            Effect::DrainSinks { key } => {
+                for s in &self.routes.get(key)?.as_ref()?.sinks {
+                    s.poke();
+                }
+                None
+            }
             Effect::FinishSinks { key } => {
                 for s in &self.routes.get(key)?.as_ref()?.sinks {
                     s.finish();
@@ -348,12 +354,9 @@ impl Io {
         Input::SetUp { route, sinks }
     }
 
-    /// Loads and validates specs.
+    /// Loads and validates a set of specs (at most one writing the log file).
     fn plans(&mut self, specs: &[SinkSpec]) -> Result<Vec<SinkPlan>, String> {
-        specs
-            .iter()
-            .map(|s| plan::plan(s, &mut self.catalog).map_err(|e| e.to_string()))
-            .collect()
+        plan::plan_all(specs, &mut self.catalog).map_err(|e| e.to_string())
     }
 
     /// Creates the container's sink instances and their threads.

@@ -4,6 +4,8 @@
 //! `mode` (`blocking`, the default, or `non-blocking`), `max-buffer-size` (bytes queued for
 //! the sink before records are dropped in non-blocking mode, or while the sink is failing) and
 //! `drain-timeout` (how long a failing sink is retried after its container's output ended).
+//! A set of sinks ([`plan_all`]: the defaults, or one container's) may hold at most one that
+//! writes the log file ([`LOG_FILE_SINKS`]).
 
 use crate::instance;
 use crate::loader::{LoadError, LoadedSink, SinkCatalog};
@@ -23,6 +25,10 @@ pub const DEFAULT_MAX_BUFFER: usize = 1 << 20;
 /// Default drain timeout.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Sinks, by the name their library reports, that write the container's log file
+/// (`log-path`): at most one of them per container, or every byte would be stored twice.
+pub const LOG_FILE_SINKS: [&str; 2] = ["file", "rotating"];
+
 /// How records reach a sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -37,6 +43,9 @@ pub enum Mode {
 pub struct SinkPlan {
     /// The sink as configured (name or path), used in reports.
     pub label: String,
+    /// The sink and its options as configured, router options left out
+    /// (`tcp:address=127.0.0.1:5170`): what a person waiting for it is shown.
+    pub shown: String,
     /// The loaded library.
     pub lib: &'static LoadedSink,
     /// The user's options, without the router's own.
@@ -63,6 +72,16 @@ pub enum PlanError {
         sink: String,
         /// What is wrong.
         message: String,
+    },
+    /// Two sinks of one set would write the same log file.
+    #[error(
+        "sinks `{first}` and `{second}` would both write the container's log file; keep one of them"
+    )]
+    SameLogFile {
+        /// The first such sink, as configured.
+        first: String,
+        /// The second one.
+        second: String,
     },
     /// The sink's `validate` refused the options.
     #[error("sink `{sink}`: {message}")]
@@ -121,14 +140,57 @@ pub fn plan(spec: &SinkSpec, catalog: &mut SinkCatalog) -> Result<SinkPlan, Plan
         sink: label.clone(),
         message,
     })?;
+    let shown = SinkSpec {
+        sink: label.clone(),
+        options: options.entries().to_vec(),
+    }
+    .to_string();
     Ok(SinkPlan {
         label,
+        shown,
         lib,
         options,
         mode,
         max_buffer,
         drain_timeout,
     })
+}
+
+/// Plans every sink of one set (the supervisor's defaults, or one container's sinks) and
+/// checks that at most one of them writes the log file ([`LOG_FILE_SINKS`]).
+///
+/// # Errors
+/// The first sink's [`PlanError`], or [`PlanError::SameLogFile`].
+pub fn plan_all(specs: &[SinkSpec], catalog: &mut SinkCatalog) -> Result<Vec<SinkPlan>, PlanError> {
+    let plans = specs
+        .iter()
+        .map(|s| plan(s, catalog))
+        .collect::<Result<Vec<_>, _>>()?;
+    one_log_writer(
+        plans
+            .iter()
+            .map(|p| (p.label.as_str(), p.lib.name.as_str())),
+    )?;
+    Ok(plans)
+}
+
+/// Refuses a set of sinks, given as `(label, library name)`, in which two write the log file.
+///
+/// # Errors
+/// [`PlanError::SameLogFile`] naming the first two.
+pub fn one_log_writer<'a>(
+    sinks: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<(), PlanError> {
+    let mut writers = sinks
+        .into_iter()
+        .filter(|(_, name)| LOG_FILE_SINKS.contains(name));
+    match (writers.next(), writers.next()) {
+        (Some((first, _)), Some((second, _))) => Err(PlanError::SameLogFile {
+            first: first.to_string(),
+            second: second.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl SinkPlan {
@@ -139,5 +201,32 @@ impl SinkPlan {
         c.push(KEY_CONTAINER_ID, container_id);
         c.push(KEY_LOG_PATH, log_path);
         c.to_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_one_sink_writes_the_log_file() {
+        assert!(one_log_writer([]).is_ok());
+        assert!(one_log_writer([("file", "file"), ("tcp", "tcp")]).is_ok());
+        assert!(one_log_writer([("/x/custom.so", "custom"), ("rotating", "rotating")]).is_ok());
+        for pair in [
+            [("file", "file"), ("rotating", "rotating")],
+            [("rotating", "rotating"), ("rotating", "rotating")],
+            [("file", "file"), ("/opt/libengine_sink_file.so", "file")],
+        ] {
+            let e = one_log_writer(pair).unwrap_err();
+            let msg = e.to_string();
+            assert!(
+                matches!(e, PlanError::SameLogFile { .. })
+                    && msg.contains(pair[0].0)
+                    && msg.contains(pair[1].0)
+                    && msg.contains("log file"),
+                "{msg}"
+            );
+        }
     }
 }

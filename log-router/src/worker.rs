@@ -5,13 +5,24 @@
 //! flushed, or as soon as the sink *fails* (`ENGINE_SINK_ERROR`: a broken sink never stalls the
 //! container or the other sinks). A sink that is only *unavailable* (`ENGINE_SINK_RETRY`) keeps
 //! its hold, like a slow one. The last release lets the router consume the bytes from the pipe.
+//!
+//! Drain: once the container's writers are gone (the core notes when, in [`SinkShared`]), a
+//! failing sink is retried until `drain-timeout` after that in blocking mode, not at all in
+//! non-blocking mode (a peer that is down never delays the container's end); then the thread
+//! gives up: it calls the sink no more (no record is sent after the router gave up) and counts
+//! what it did not store.
+//!
+//! Drop counting, per chunk: records the sink did not take are dropped; records it took are
+//! stored once a `flush` succeeds — when it never does (given up, fatal), they are dropped too.
+//! After a `write` is given up, one last `flush` decides for the records taken before it.
 
 use crate::core::route::{RouteId, SinkInfo};
 use crate::instance::{CallError, SinkInstance};
 use crate::plan::{Mode, SinkPlan};
 use crate::records::Chunk;
-use crate::sink_shared::SinkShared;
+use crate::sink_shared::{Count, SinkShared};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use sink_abi::ffi::EngineSinkRecord;
 use sink_abi::Stream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -95,16 +106,18 @@ impl Notifier {
 pub struct SinkHandle {
     /// Sink label (name or path as configured).
     pub label: String,
+    /// The sink and its options as configured, router options left out.
+    pub shown: String,
     /// Delivery mode.
     pub mode: Mode,
     /// Queue bound, in bytes.
     pub max_buffer: usize,
-    /// How long the thread keeps retrying after being asked to finish.
+    /// How long the thread keeps retrying once the container's writers are gone.
     pub drain_timeout: Duration,
     /// Shared counters.
     pub shared: Arc<SinkShared>,
     jobs: Sender<Job>,
-    finish: Sender<()>,
+    poke: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -121,7 +134,7 @@ impl SinkHandle {
         notify: Notifier,
     ) -> std::io::Result<Self> {
         let (jobs, rx) = crossbeam_channel::unbounded();
-        let (finish, finish_rx) = crossbeam_channel::bounded(1);
+        let (poke, poke_rx) = crossbeam_channel::bounded(1);
         let shared = Arc::new(SinkShared::default());
         let worker = Worker {
             inst: Some(instance),
@@ -129,11 +142,11 @@ impl SinkHandle {
             sink,
             shared: shared.clone(),
             notify,
-            finish_rx,
+            poke_rx,
             failing: false,
             gave_up: false,
             backoff: BACKOFF_START,
-            deadline: None,
+            mode: plan.mode,
             drain_timeout: plan.drain_timeout,
         };
         let thread = std::thread::Builder::new()
@@ -141,12 +154,13 @@ impl SinkHandle {
             .spawn(move || worker.run(rx))?;
         Ok(Self {
             label: plan.label.clone(),
+            shown: plan.shown.clone(),
             mode: plan.mode,
             max_buffer: plan.max_buffer,
             drain_timeout: plan.drain_timeout,
             shared,
             jobs,
-            finish,
+            poke,
             thread: Some(thread),
         })
     }
@@ -155,6 +169,7 @@ impl SinkHandle {
     pub fn info(&self) -> SinkInfo {
         SinkInfo {
             label: self.label.clone(),
+            shown: self.shown.clone(),
             mode: self.mode,
             drain_timeout: self.drain_timeout,
             shared: self.shared.clone(),
@@ -164,23 +179,24 @@ impl SinkHandle {
     /// Queues a chunk; an unheld chunk that does not fit the queue bound is dropped and counted.
     /// Returns whether the chunk was queued.
     pub fn offer(&self, chunk: &Arc<Chunk>, hold: bool) -> bool {
-        let len = chunk.data.len();
-        let queued = self.shared.queued_bytes.load(Ordering::Acquire);
-        if !hold && queued > 0 && queued + len > self.max_buffer {
-            self.shared
-                .drop_records(chunk.ffi().len() as u64, len as u64);
+        let count = count(chunk.ffi());
+        if !self.shared.offer(count, (!hold).then_some(self.max_buffer)) {
             return false;
         }
-        self.shared.queued_bytes.fetch_add(len, Ordering::AcqRel);
         let job = Job::Chunk {
             chunk: chunk.clone(),
             hold,
         };
         if self.jobs.send(job).is_err() {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            self.shared.withdraw(count);
             return false;
         }
         true
+    }
+
+    /// Wakes the thread from a back-off wait, to look at its drain deadline again.
+    pub fn poke(&self) {
+        let _ = self.poke.try_send(());
     }
 
     /// Lets go of a thread that did not finish in time (stuck in a sink call): it is left to
@@ -193,7 +209,7 @@ impl SinkHandle {
     /// Asks the thread to finish (flush, destroy, report `Finished`).
     pub fn finish(&self) {
         let _ = self.jobs.send(Job::Finish);
-        let _ = self.finish.try_send(());
+        self.poke();
     }
 }
 
@@ -208,6 +224,12 @@ impl Drop for SinkHandle {
     }
 }
 
+/// Records and bytes of `records`.
+fn count(records: &[EngineSinkRecord]) -> Count {
+    let bytes: usize = records.iter().map(|r| r.data_len).sum();
+    Count::new(records.len() as u64, bytes as u64)
+}
+
 /// The thread's state.
 struct Worker {
     inst: Option<SinkInstance>,
@@ -215,12 +237,13 @@ struct Worker {
     sink: usize,
     shared: Arc<SinkShared>,
     notify: Notifier,
-    finish_rx: Receiver<()>,
+    poke_rx: Receiver<()>,
     failing: bool,
+    /// Past the drain deadline, or abandoned by the core: the sink is called no more.
     gave_up: bool,
     backoff: Duration,
-    deadline: Option<Instant>,
-    /// How long to keep retrying once asked to finish.
+    mode: Mode,
+    /// How long to keep retrying once the container's writers are gone (blocking mode).
     drain_timeout: Duration,
 }
 
@@ -239,20 +262,15 @@ impl Worker {
                         chunk: &chunk,
                         held: hold,
                     };
-                    self.deliver(&mut h);
-                    self.shared
-                        .queued_bytes
-                        .fetch_sub(chunk.data.len(), Ordering::AcqRel);
+                    let dropped = self.deliver(&mut h);
+                    self.shared.settle(count(chunk.ffi()), dropped);
                     self.release(&mut h);
                 }
                 Job::Finish => break,
             }
         }
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + self.drain_timeout);
-        if !self.gave_up {
-            self.call(&mut |i| i.flush(), None);
-        }
+        self.shared.start_drain(Instant::now());
+        self.call(&mut |i| i.flush(), None);
         drop(self.inst.take());
         self.notify.send(WorkerEvent::Finished {
             route: self.route,
@@ -270,11 +288,11 @@ impl Worker {
         }
     }
 
-    /// Writes every record of the chunk, then flushes.
-    fn deliver(&mut self, h: &mut Hold<'_>) {
+    /// Writes every record of the chunk, then flushes; returns what was not stored.
+    fn deliver(&mut self, h: &mut Hold<'_>) -> Count {
         let recs = h.chunk.ffi();
         let mut done = 0;
-        let ok = self.call(
+        let wrote = self.call(
             &mut |i| {
                 let (taken, result) = i.write_records(&recs[done..]);
                 done += taken;
@@ -282,13 +300,24 @@ impl Worker {
             },
             Some(&mut *h),
         );
-        if !ok {
-            let bytes: usize = recs[done..].iter().map(|r| r.data_len).sum();
-            self.shared
-                .drop_records((recs.len() - done) as u64, bytes as u64);
-            return;
+        if wrote {
+            return if self.call(&mut |i| i.flush(), Some(h)) {
+                Count::default()
+            } else {
+                count(recs)
+            };
         }
-        self.call(&mut |i| i.flush(), Some(h));
+        // Given up while writing: what was taken is stored if one last flush succeeds.
+        let taken_stored = done == 0 || self.last_flush();
+        count(&recs[if taken_stored { done } else { 0 }..])
+    }
+
+    /// One flush without retry, after giving up: whether the sink stored what it took.
+    fn last_flush(&mut self) -> bool {
+        if self.shared.abandoned() {
+            return false;
+        }
+        self.inst.as_mut().is_some_and(|i| i.flush().is_ok())
     }
 
     /// Calls `f` until it succeeds; false when the instance is gone or the worker gave up.
@@ -298,7 +327,8 @@ impl Worker {
         mut hold: Option<&mut Hold<'_>>,
     ) -> bool {
         loop {
-            if self.gave_up {
+            if self.gave_up || self.shared.abandoned() {
+                self.gave_up = true;
                 return false;
             }
             let Some(inst) = self.inst.as_mut() else {
@@ -310,6 +340,7 @@ impl Worker {
                 Ok(()) => {
                     if std::mem::take(&mut self.failing) {
                         self.shared.failing.store(false, Ordering::Release);
+                        self.shared.stalled.store(false, Ordering::Release);
                         self.backoff = BACKOFF_START;
                         tracing::info!(route = %self.route, sink = self.sink, "sink recovered");
                     }
@@ -329,6 +360,7 @@ impl Worker {
             };
             if !self.failing {
                 self.failing = true;
+                self.shared.stalled.store(true, Ordering::Release);
                 self.report(format!("{message} (retrying)"));
             }
             if release {
@@ -349,28 +381,34 @@ impl Worker {
         }
     }
 
-    /// Sleeps one back-off step, waking early when asked to finish. False once past the drain
-    /// deadline.
+    /// Until when a failing sink is retried: unbounded before the drain began; then
+    /// `drain-timeout` after its start in blocking mode, its start in non-blocking mode.
+    fn deadline(&self) -> Option<Instant> {
+        let since = self.shared.drain_since()?;
+        Some(match self.mode {
+            Mode::Blocking => since + self.drain_timeout,
+            Mode::NonBlocking => since,
+        })
+    }
+
+    /// Sleeps one back-off step, waking early when poked (the drain began, or finish). False
+    /// once past the drain deadline.
     fn wait_backoff(&mut self) -> bool {
-        let now = Instant::now();
-        let mut wait = self.backoff;
-        if let Some(d) = self.deadline {
-            if now >= d {
+        let until = Instant::now() + self.backoff;
+        loop {
+            let now = Instant::now();
+            let deadline = self.deadline();
+            if deadline.is_some_and(|d| now >= d) {
                 return false;
             }
-            wait = wait.min(d - now);
-        }
-        match self.finish_rx.recv_timeout(wait) {
-            Ok(()) => {
-                self.deadline
-                    .get_or_insert_with(|| Instant::now() + self.drain_timeout);
+            if now >= until {
+                break;
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                std::thread::sleep(wait);
-                self.deadline
-                    .get_or_insert_with(|| Instant::now() + self.drain_timeout);
+            let wait = deadline.map_or(until, |d| d.min(until)) - now;
+            match self.poke_rx.recv_timeout(wait) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
-            Err(RecvTimeoutError::Timeout) => {}
         }
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         true

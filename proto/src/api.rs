@@ -164,15 +164,27 @@ impl Reason {
     }
 }
 
-/// Bytes dropped by one non-blocking sink for one container.
+/// What one sink did not store for one container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkDrops {
     /// Sink name or path, as configured.
     pub sink: String,
-    /// Records dropped because the sink's buffer was full.
+    /// Records the sink did not store: its queue was full (non-blocking mode), it failed for
+    /// good, or it was still failing at the end of its drain timeout. Each record counts once.
     pub dropped_records: u64,
     /// Bytes in those records.
     pub dropped_bytes: u64,
+}
+
+/// A blocking sink a container's end waits for: it was failing (peer down, disk full) once
+/// the container's output ended, and is retried for up to its `drain-timeout`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkWait {
+    /// The sink and its options, as configured (router options left out), e.g.
+    /// `tcp:address=127.0.0.1:5170`.
+    pub sink: String,
+    /// Longest wait, in ms from the end of the container's output (its `drain-timeout`).
+    pub timeout_ms: u64,
 }
 
 /// A container's record, as `ps` and `inspect` show it.
@@ -205,9 +217,13 @@ pub struct ContainerInfo {
     /// Status a `run` client exits with: [`crate::exit::InitExit::status`] of container-init's
     /// end (the exit code, or 128 + signal). `None` while it runs.
     pub exit_status: Option<i32>,
-    /// Drop counters of non-blocking sinks (empty when nothing was ever dropped).
+    /// Drop counters of the sinks that dropped records (empty when nothing was ever dropped).
     #[serde(default)]
     pub dropped: Vec<SinkDrops>,
+    /// Sinks the container's end is waiting for, while its log drains (empty otherwise; added
+    /// after protocol version 1 without a version change: older peers skip or default it).
+    #[serde(default)]
+    pub draining: Vec<SinkWait>,
 }
 
 /// Machine-readable class of an error answer.

@@ -214,8 +214,12 @@ fn run_keeps_the_workloads_status_and_start_prints_the_id() {
 fn supervisor_refuses_bad_sinks_and_config_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("s.sock");
+    // A supervisor that wrongly accepts its arguments is stopped (SIGTERM) after 20 s, so the
+    // test fails instead of hanging.
     let run = |extra: &[&str]| {
-        std::process::Command::new(engine_bin())
+        std::process::Command::new("timeout")
+            .arg("20")
+            .arg(engine_bin())
             .arg("supervisor")
             .arg(harness::base_rootfs())
             .arg("--socket")
@@ -230,6 +234,20 @@ fn supervisor_refuses_bad_sinks_and_config_at_start() {
         (vec!["--log-sink", "nosuchsink"], "nosuchsink"),
         (vec!["--log-sink", "file:bogus-option=1"], "bogus-option"),
         (vec!["--log-sink", "relative/sink.so"], "relative/sink.so"),
+        // Two sinks writing the same log file: every byte would be stored twice.
+        (
+            vec!["--log-sink", "file", "--log-sink", "rotating:max-size=1m"],
+            "would both write the container's log file",
+        ),
+        (
+            vec![
+                "--log-sink",
+                "rotating",
+                "--log-sink",
+                "rotating:max-file=2",
+            ],
+            "would both write the container's log file",
+        ),
     ] {
         let out = run(&args);
         assert!(!out.status.success(), "{args:?} accepted");

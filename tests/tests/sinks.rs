@@ -27,6 +27,26 @@ fn bad_log_opts_are_refused_at_start() {
         assert!(stderr(&out).contains(needle), "{opt}: {}", stderr(&out));
         assert!(sup.alive());
     }
+    // Two sinks writing the same log file: every byte would be stored (and `run` would print
+    // every line) twice.
+    for opts in [["file", "rotating:max-size=1m"], ["rotating", "rotating"]] {
+        let out = sup.engine(&[
+            "start",
+            "x",
+            r,
+            "true",
+            "--log-opt",
+            opts[0],
+            "--log-opt",
+            opts[1],
+        ]);
+        assert!(!out.status.success(), "{opts:?} accepted");
+        assert!(
+            stderr(&out).contains("would both write the container's log file"),
+            "{opts:?}: {}",
+            stderr(&out)
+        );
+    }
     assert!(sup.ps().is_empty(), "a refused start was recorded");
 }
 

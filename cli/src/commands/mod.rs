@@ -1,6 +1,7 @@
 //! One module per verb, as youki's `commands/*`.
 
 pub mod completion;
+pub mod drain_notice;
 pub mod logs;
 pub mod man;
 pub mod ps;

@@ -52,6 +52,7 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
     );
     // The `Start` connection carries the `Wait` from here on; its answer ends the walk.
     let watch = super::logs::EndWatch::with_client(client, &id);
+    super::drain_notice::spawn(socket, &id);
     let shown = super::logs::walk(Path::new(&info.log_path), Some(&watch), &mut attached)
         .and_then(|()| Ok(attached.finish()?));
     if let Err(e) = shown {

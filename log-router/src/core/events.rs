@@ -223,6 +223,12 @@ pub enum Effect {
         /// Stream index.
         idx: usize,
     },
+    /// The route's writers are gone: its sinks' drain began (noted in their shared state);
+    /// wake every sink thread waiting to retry, so that it looks at its drain deadline.
+    DrainSinks {
+        /// Route key.
+        key: usize,
+    },
     /// Ask every sink thread of the route to flush and end.
     FinishSinks {
         /// Route key.

@@ -419,17 +419,27 @@ impl Core {
         }
     }
 
-    /// Notes when a route's writers are gone, then gives each of its sinks that long plus its
-    /// drain timeout plus [`super::route::FINISH_SLACK`] to catch up. A sink still busy after
-    /// that (stuck inside a call, or failing) is abandoned, so that it cannot keep a container
-    /// from being reported ended: it holds nothing more, is no longer waited for, what it had
-    /// queued is counted as dropped, and the chunk in flight is consumed (the other sinks have
-    /// it).
+    /// Notes when a route's writers are gone — the sinks' drain begins: each sink thread
+    /// retries a failing sink until its drain timeout after that (blocking mode; not at all in
+    /// non-blocking mode), then gives up and counts what it did not store. A sink still busy
+    /// [`super::route::FINISH_SLACK`] after its drain timeout is stuck inside a call: it is
+    /// abandoned, so that it cannot keep a container from being reported ended: it holds
+    /// nothing more, is no longer waited for or called, what it had queued is counted as
+    /// dropped, and the chunk in flight is consumed (the other sinks have it).
     fn enforce_deadlines(&mut self, now: Instant) {
         let mut due = Vec::new();
         for (key, r) in self.routes.iter_mut() {
             if r.gone_at.is_none() && r.writers_gone() {
                 r.gone_at = Some(now);
+                r.sinks.iter().for_each(|s| s.shared.start_drain(now));
+                if !r.sinks.is_empty() {
+                    self.out.push(Effect::DrainSinks { key });
+                }
+            }
+            if let Some(sinks) = r.newly_draining() {
+                let id = r.id.clone();
+                self.out
+                    .push(Effect::Report(FromRouter::Draining { id, sinks }));
             }
             let late: Vec<usize> = r
                 .sink_deadlines()
@@ -439,10 +449,7 @@ impl Core {
             for &i in &late {
                 let s = &r.sinks[i];
                 r.abandoned[i] = true;
-                s.shared
-                    .failing
-                    .store(true, std::sync::atomic::Ordering::Release);
-                s.shared.drop_records(1, s.queued() as u64);
+                s.shared.abandon();
                 tracing::error!(id = %r.id, sink = %s.label, "sink did not catch up in time; abandoned");
             }
             if !late.is_empty() {

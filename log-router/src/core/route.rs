@@ -4,7 +4,7 @@
 
 use crate::plan::Mode;
 use crate::sink_shared::SinkShared;
-use proto::api::SinkDrops;
+use proto::api::{SinkDrops, SinkWait};
 use sink_abi::Stream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -47,6 +47,8 @@ pub fn index(stream: Stream) -> usize {
 pub struct SinkInfo {
     /// Sink label (name or path as configured), used in reports.
     pub label: String,
+    /// The sink and its options as configured, router options left out.
+    pub shown: String,
     /// Delivery mode.
     pub mode: Mode,
     /// How long the sink keeps retrying once asked to finish.
@@ -61,9 +63,9 @@ impl SinkInfo {
         self.mode == Mode::Blocking && !self.shared.failing.load(Ordering::Acquire)
     }
 
-    /// Bytes queued for the sink's thread.
-    pub fn queued(&self) -> usize {
-        self.shared.queued_bytes.load(Ordering::Acquire)
+    /// Bytes queued for the sink's thread, not yet settled.
+    pub fn queued(&self) -> u64 {
+        self.shared.queued_bytes()
     }
 }
 
@@ -130,6 +132,8 @@ pub struct Route {
     pub next_seq: u64,
     /// Drop counters last reported, per sink.
     pub reported: Vec<(u64, u64)>,
+    /// `Draining` was reported.
+    pub draining_reported: bool,
 }
 
 impl Route {
@@ -146,6 +150,7 @@ impl Route {
             gone_at: None,
             next_seq: 0,
             reported: Vec::new(),
+            draining_reported: false,
         }
     }
 
@@ -177,6 +182,32 @@ impl Route {
         })
     }
 
+    /// Once the writers are gone, the first time blocking sinks still waited for are stalled
+    /// (failing): those sinks, which the container's end now waits for; `None` otherwise, and
+    /// ever after.
+    pub fn newly_draining(&mut self) -> Option<Vec<SinkWait>> {
+        if self.gone_at.is_none() || self.draining_reported {
+            return None;
+        }
+        let waits: Vec<SinkWait> = self
+            .sinks
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                s.mode == Mode::Blocking
+                    && !self.finished[*i]
+                    && !self.abandoned[*i]
+                    && s.shared.stalled.load(Ordering::Acquire)
+            })
+            .map(|(_, s)| SinkWait {
+                sink: s.shown.clone(),
+                timeout_ms: u64::try_from(s.drain_timeout.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect();
+        self.draining_reported = !waits.is_empty();
+        self.draining_reported.then_some(waits)
+    }
+
     /// Every writer of both streams is gone (hang-up seen, or end of file reached).
     pub fn writers_gone(&self) -> bool {
         self.streams.iter().all(|s| s.hup || !s.open)
@@ -196,10 +227,8 @@ impl Route {
             .sinks
             .iter()
             .map(|s| {
-                (
-                    s.shared.dropped_records.load(Ordering::Relaxed),
-                    s.shared.dropped_bytes.load(Ordering::Relaxed),
-                )
+                let d = s.shared.dropped();
+                (d.records, d.bytes)
             })
             .collect();
         if now == self.reported {

@@ -2,7 +2,7 @@
 //! (one MessagePack map per packet, `rmp_serde::to_vec_named`).
 
 use super::SinkSpec;
-use crate::api::SinkDrops;
+use crate::api::{SinkDrops, SinkWait};
 use serde::{Deserialize, Serialize};
 
 /// Largest control packet, in bytes.
@@ -72,7 +72,15 @@ pub enum FromRouter {
         /// `None` when every sink is usable, else the one-line reason.
         error: Option<String>,
     },
-    /// Drop counters of the container's non-blocking sinks changed.
+    /// The container's output ended and its end now waits for these blocking sinks, which
+    /// are failing: each is retried for up to its drain timeout (sent once per container).
+    Draining {
+        /// Container id.
+        id: String,
+        /// The sinks waited for.
+        sinks: Vec<SinkWait>,
+    },
+    /// Drop counters of the container's sinks changed.
     Drops {
         /// Container id.
         id: String,

@@ -217,14 +217,17 @@ pub trait Sink: Send + Sized + 'static {
     /// Takes one record. May buffer; the data must be stored once [`Sink::flush`] succeeds.
     ///
     /// # Errors
-    /// [`SinkError`]; on `Failed` or `Retry` the same record is offered again later.
+    /// [`SinkError`]; on `Failed` or `Retry` the same record is offered again later, so keep
+    /// nothing of it (or it is stored twice): a record already buffered is taken (`Ok`), and
+    /// the failure to store it is reported by [`Sink::flush`].
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError>;
 
     /// Takes several records; the default calls [`Sink::write`] on each. Override it to store a
     /// whole batch at once (see [`Batch::uniform_span`]).
     ///
     /// # Errors
-    /// [`BatchError`] with how many records were taken before the error.
+    /// [`BatchError`] with how many records were taken before the error; the others are
+    /// offered again later, as for [`Sink::write`].
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
         for (taken, r) in batch.iter().enumerate() {
             self.write(&r)

@@ -34,12 +34,12 @@ pub fn open_log(config: &Config) -> Result<LogWriter, ConfigError> {
     Ok(w)
 }
 
-/// Appends one record to a log writer.
-///
-/// # Errors
-/// Storing a full buffer failed (the bytes stay buffered for the retry).
-pub fn append(w: &mut LogWriter, record: &Record<'_>) -> Result<(), SinkError> {
-    Ok(w.append(record.stream.into(), record.timestamp_ns, record.data)?)
+/// Appends one record to a log writer. The record is always taken: when storing a full buffer
+/// fails, its bytes stay buffered and the error comes back from the next store (`flush`).
+/// Failing here instead would make the router offer the record again, and the retry would
+/// store it a second time.
+pub fn append(w: &mut LogWriter, record: &Record<'_>) {
+    w.append_span(record.stream.into(), record.timestamp_ns, record.data);
 }
 
 /// Appends bytes to one log file and its index, buffering between flushes.
@@ -61,7 +61,8 @@ impl Sink for FileSink {
     }
 
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError> {
-        append(&mut self.log, record)
+        append(&mut self.log, record);
+        Ok(())
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
@@ -71,9 +72,7 @@ impl Sink for FileSink {
                 Ok(())
             }
             None => {
-                for (taken, r) in batch.iter().enumerate() {
-                    append(&mut self.log, &r).map_err(|error| BatchError { taken, error })?;
-                }
+                batch.iter().for_each(|r| append(&mut self.log, &r));
                 Ok(())
             }
         }
@@ -124,6 +123,22 @@ mod tests {
         let streams: Vec<u8> = runs.iter().map(|r| r.stream.byte()).collect();
         assert_eq!(streams, [1, 2, 1]);
         assert!(runs.iter().all(|r| r.timestamp_ns == 9));
+    }
+
+    /// A write whose store fails still takes the record (it is stored by a later flush), so
+    /// the router never offers it again to be stored twice; the flush reports the failure.
+    #[test]
+    fn a_failed_store_takes_the_record_and_fails_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        let mut s = FileSink::create(&config(&path)).unwrap();
+        let big = vec![b'x'; 16 * 1024];
+        for _ in 0..(logstore::writer::BUFFER_BYTES / big.len() + 1) {
+            s.write(&rec(Stream::Stdout, &big))
+                .expect("the record is taken although the store failed");
+        }
+        assert!(s.flush().is_err(), "the flush reports the failed store");
     }
 
     #[test]

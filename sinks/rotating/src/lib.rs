@@ -126,17 +126,19 @@ impl RotatingSink {
         }
     }
 
-    /// Appends one record, rotating before it when needed.
+    /// Appends one record, rotating before it when needed. Once the rotation is done the
+    /// record is taken: when storing a full buffer fails, its bytes stay buffered and the
+    /// error comes back from the next store (`flush`), so a retry never stores it twice.
     ///
     /// # Errors
-    /// Errors of rotating or storing; a retry is safe (nothing is written twice).
+    /// Errors of rotating (the record is not taken; a retry is safe).
     pub fn append(&mut self, record: &Record<'_>) -> io::Result<()> {
         if self.must_rotate(record.data.len()) {
             self.rotate()?;
         }
         let idx = usize::from(record.stream == Stream::Stderr);
         self.log
-            .append(record.stream.into(), record.timestamp_ns, record.data)?;
+            .append_span(record.stream.into(), record.timestamp_ns, record.data);
         self.open_line[idx] = record.partial;
         Ok(())
     }
@@ -223,6 +225,21 @@ mod tests {
             .iter()
             .flat_map(|f| rotate::read_bytes(f).unwrap())
             .collect()
+    }
+
+    /// A write whose store fails still takes the record, so the router never offers it again
+    /// to be stored twice; the flush reports the failure.
+    #[test]
+    fn a_failed_store_takes_the_record_and_fails_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("r.log")).unwrap();
+        let mut s = sink(dir.path(), &[("max-size", "1g")]);
+        let big = vec![b'x'; 16 * 1024];
+        for _ in 0..(logstore::writer::BUFFER_BYTES / big.len() + 1) {
+            s.write(&rec(Stream::Stdout, &big))
+                .expect("the record is taken although the store failed");
+        }
+        assert!(s.flush().is_err(), "the flush reports the failed store");
     }
 
     #[test]

@@ -32,6 +32,12 @@ impl Format {
     /// Appends the encoding of `r` to `out`: one object per line of the record (a record may
     /// hold several lines); a last piece without a line feed is marked partial.
     pub fn encode(self, r: &Record<'_>, out: &mut Vec<u8>) {
+        self.encode_objects(r, out, |_| {});
+    }
+
+    /// As [`Format::encode`], calling `end(offset)` with the end offset in `out` of each
+    /// object (one per line), in order.
+    pub fn encode_objects(self, r: &Record<'_>, out: &mut Vec<u8>, mut end: impl FnMut(usize)) {
         for piece in r.data.split_inclusive(|&b| b == b'\n') {
             let line = Record {
                 data: piece,
@@ -42,6 +48,7 @@ impl Format {
                 Format::JsonLines => json_line(&line, out),
                 Format::Msgpack => msgpack(&line, out),
             }
+            end(out.len());
         }
     }
 }

@@ -6,20 +6,26 @@
 //! - `format`: `json_lines` (default) or `msgpack`.
 //! - `connect-timeout` (default `2s`), `write-timeout` (default `10s`).
 //!
-//! Connecting is lazy (`create` never blocks). When the peer is down or goes away, `flush`
-//! returns `ENGINE_SINK_RETRY`: the router retries with capped exponential back-off (100 ms
-//! doubling to 5 s) and, in blocking mode, keeps the container's output in its pipe meanwhile,
-//! so nothing is dropped; in non-blocking mode the queue fills and drops are counted.
+//! Connecting is lazy (`create` never blocks). Records are sent as they are written: a
+//! `write`/`write_batch` returns once the kernel accepted their bytes, and keeps nothing
+//! between calls, so a record is never queued twice. When the peer is down or goes away, the
+//! call returns `ENGINE_SINK_RETRY` with the records not sent whole left untaken: the router
+//! offers those again with capped exponential back-off (100 ms doubling to 5 s), and in
+//! blocking mode keeps the container's output in its pipe meanwhile; in non-blocking mode the
+//! queue fills and drops are counted. `flush` has nothing to store (it only notices a hang-up).
 //!
-//! Delivery guarantee (blocking mode), the same as Docker's fluentd/syslog drivers without
-//! application-level acks:
-//! - A record counts as delivered once the kernel accepted all of its bytes on a connection;
-//!   every other record (including one cut in the middle by a broken connection) is sent
-//!   again, whole and in order, on the next connection.
-//! - Before each send and at each `flush` (even with nothing to send) the sink checks whether
-//!   the peer hung up (FIN or reset); if so it closes its end and reconnects before sending, so
-//!   a peer that hangs up and still reads what was in flight (half-close, or a clean close
-//!   after draining its socket) loses nothing.
+//! Delivery guarantee, the same as Docker's fluentd/syslog drivers without application-level
+//! acks:
+//! - A record counts as delivered (taken) once the kernel accepted all of its bytes on a
+//!   connection; every other record is sent again, whole and in order, on the next connection,
+//!   and only if the router offers it again (it does not after it gave up: drain-timeout).
+//!   Each line of a record is one object; objects of a record that a broken connection had
+//!   already carried whole are not sent again (one cut in the middle is: the peer sees the cut
+//!   piece, then the whole line).
+//! - Before each send and at each `flush` the sink checks whether the peer hung up (FIN or
+//!   reset); if so it closes its end and reconnects before sending, so a peer that hangs up
+//!   and still reads what was in flight (half-close, or a clean close after draining its
+//!   socket) loses nothing.
 //! - The connection is closed when the container's streams end (`destroy`, after the final
 //!   `flush`), so a peer always sees EOF then, even if it hung up after everything was sent.
 //! - Not covered: bytes the kernel accepted that the peer never read — a peer that crashes or
@@ -29,7 +35,7 @@
 pub mod format;
 
 use format::Format;
-use sink_abi::{Config, ConfigError, Record, Sink, SinkError};
+use sink_abi::{Batch, BatchError, Config, ConfigError, Record, Sink, SinkError};
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
@@ -37,7 +43,7 @@ use std::time::Duration;
 
 /// Options this sink accepts.
 const KNOWN: [&str; 4] = ["address", "format", "connect-timeout", "write-timeout"];
-/// Encoded bytes buffered before sending without waiting for `flush`.
+/// Encoded bytes gathered before one send, in bytes.
 const SEND_BYTES: usize = 64 * 1024;
 
 /// Parsed options.
@@ -81,14 +87,20 @@ impl Options {
     }
 }
 
-/// A connection (made lazily) and the encoded records not yet sent.
+/// A connection (made lazily) and the scratch space of one call.
 #[derive(Debug)]
 pub struct TcpSink {
     opts: Options,
     conn: Option<TcpStream>,
+    /// Encoded objects of the call being sent; empty between calls.
     buf: Vec<u8>,
-    /// End offset in `buf` of each encoded record.
+    /// End offset in `buf` of each object.
     ends: Vec<usize>,
+    /// Per record in `buf`: the number of objects up to and including it (index into `ends`).
+    rec_ends: Vec<usize>,
+    /// Objects of the next record offered that a broken connection already delivered whole
+    /// (the router offers the same record again): not sent again.
+    skip: usize,
 }
 
 /// Whether the peer closed (or broke) the connection, without blocking or consuming.
@@ -110,6 +122,20 @@ fn peer_closed(s: &TcpStream) -> bool {
     }
 }
 
+/// Where a send cut after `sent` bytes leaves the records in the buffer: `(whole, skip)`, the
+/// records sent whole, and the objects of the next record sent whole (`lead` of them by an
+/// earlier call, when that record is the buffer's first). `ends`: end offset of each object;
+/// `rec_ends`: per record, the number of objects up to and including it.
+fn after_break(ends: &[usize], rec_ends: &[usize], sent: usize, lead: usize) -> (usize, usize) {
+    let objects = ends.partition_point(|&e| e <= sent);
+    let whole = rec_ends.partition_point(|&e| e <= objects);
+    let skip = match whole {
+        0 => lead + objects,
+        w => objects - rec_ends[w - 1],
+    };
+    (whole, skip)
+}
+
 impl TcpSink {
     /// A sink that will connect to `opts.address` when it first has something to send.
     pub fn new(opts: Options) -> Self {
@@ -118,6 +144,8 @@ impl TcpSink {
             conn: None,
             buf: Vec::new(),
             ends: Vec::new(),
+            rec_ends: Vec::new(),
+            skip: 0,
         }
     }
 
@@ -136,51 +164,88 @@ impl TcpSink {
         Err(last)
     }
 
-    /// Sends everything buffered. On a broken connection, records sent whole are dropped from
-    /// the buffer and the rest (including a record cut in the middle) stays for the next
-    /// connection.
-    ///
-    /// # Errors
-    /// [`SinkError::Retry`] when the peer cannot be reached or the connection broke.
-    pub fn send(&mut self) -> Result<(), SinkError> {
-        // Checked even with nothing to send, so a connection the peer hung up on is closed at
-        // the next flush instead of sitting in CLOSE-WAIT until the next record.
+    /// Closes a connection the peer hung up on.
+    fn drop_closed(&mut self) {
         if self.conn.as_ref().is_some_and(peer_closed) {
             self.conn = None;
         }
-        if self.buf.is_empty() {
-            return Ok(());
-        }
+    }
+
+    /// Sends all of `buf` (connecting first if needed). On failure the connection is closed
+    /// and the bytes the kernel accepted are returned with the reason.
+    fn transmit(&mut self) -> Result<(), (usize, String)> {
         let addr = &self.opts.address;
         let mut conn = match self.conn.take() {
             Some(c) => c,
             None => self
                 .connect()
-                .map_err(|e| SinkError::Retry(format!("cannot connect to {addr}: {e}")))?,
+                .map_err(|e| (0, format!("cannot connect to {addr}: {e}")))?,
         };
         let mut sent = 0;
         while sent < self.buf.len() {
             match conn.write(&self.buf[sent..]) {
-                Ok(0) => break,
+                Ok(0) => return Err((sent, format!("connection to {addr} closed; reconnecting"))),
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break,
+                Err(e) => {
+                    return Err((
+                        sent,
+                        format!("connection to {addr} broke: {e}; reconnecting"),
+                    ))
+                }
             }
         }
-        if sent == self.buf.len() {
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Encodes and sends `count` records, [`SEND_BYTES`] at a time. Nothing is kept after the
+    /// call.
+    ///
+    /// # Errors
+    /// The number of records sent whole (taken) and [`SinkError::Retry`] when the peer
+    /// cannot be reached or the connection broke; objects of the next record that went
+    /// whole are remembered in `skip`.
+    pub fn send<'a>(
+        &mut self,
+        count: usize,
+        records: impl Iterator<Item = Record<'a>>,
+    ) -> Result<(), (usize, SinkError)> {
+        self.drop_closed();
+        self.buf.clear();
+        self.ends.clear();
+        self.rec_ends.clear();
+        let mut taken = 0;
+        // Objects of the first record in `buf` that an earlier call delivered.
+        let mut lead = 0;
+        for (i, r) in records.enumerate() {
+            let Self { buf, ends, .. } = self;
+            self.opts.format.encode_objects(&r, buf, |e| ends.push(e));
+            if i == 0 && self.skip > 0 {
+                lead = self.skip.min(self.ends.len());
+                let cut = self.ends[lead - 1];
+                self.buf.drain(..cut);
+                self.ends.drain(..lead);
+                self.ends.iter_mut().for_each(|e| *e -= cut);
+            }
+            self.rec_ends.push(self.ends.len());
+            if self.buf.len() < SEND_BYTES && i + 1 < count {
+                continue;
+            }
+            if let Err((sent, message)) = self.transmit() {
+                let (whole, skip) = after_break(&self.ends, &self.rec_ends, sent, lead);
+                self.skip = skip;
+                self.buf.clear();
+                return Err((taken + whole, SinkError::Retry(message)));
+            }
+            taken += self.rec_ends.len();
+            lead = 0;
+            self.skip = 0;
             self.buf.clear();
             self.ends.clear();
-            self.conn = Some(conn);
-            return Ok(());
+            self.rec_ends.clear();
         }
-        let whole = self.ends.partition_point(|&e| e <= sent);
-        let cut = if whole == 0 { 0 } else { self.ends[whole - 1] };
-        self.buf.drain(..cut);
-        self.ends.drain(..whole);
-        self.ends.iter_mut().for_each(|e| *e -= cut);
-        Err(SinkError::Retry(format!(
-            "connection to {addr} broke; reconnecting"
-        )))
+        Ok(())
     }
 }
 
@@ -194,16 +259,19 @@ impl Sink for TcpSink {
     }
 
     fn write(&mut self, record: &Record<'_>) -> Result<(), SinkError> {
-        self.opts.format.encode(record, &mut self.buf);
-        self.ends.push(self.buf.len());
-        if self.buf.len() >= SEND_BYTES {
-            self.send()?;
-        }
-        Ok(())
+        self.send(1, std::iter::once(*record)).map_err(|(_, e)| e)
     }
 
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<(), BatchError> {
+        self.send(batch.len(), batch.iter())
+            .map_err(|(taken, error)| BatchError { taken, error })
+    }
+
+    /// Nothing is buffered between calls: closes a connection the peer hung up on, so that it
+    /// does not sit in CLOSE-WAIT until the next record.
     fn flush(&mut self) -> Result<(), SinkError> {
-        self.send()
+        self.drop_closed();
+        Ok(())
     }
 }
 
@@ -269,6 +337,18 @@ mod tests {
         }
     }
 
+    /// A sink to a local port nothing listens on (yet), and that port's address.
+    fn sink_to_closed_port() -> (TcpSink, String) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        (sink_to(&addr), addr)
+    }
+
+    fn sink_to(addr: &str) -> TcpSink {
+        TcpSink::new(Options::parse(&Config::from_pairs([("address", addr)])).unwrap())
+    }
+
     fn line(r: &mut impl BufRead) -> String {
         let mut line = String::new();
         r.read_line(&mut line)
@@ -278,15 +358,10 @@ mod tests {
 
     #[test]
     fn peer_down_is_retry_and_reconnects_after_a_clean_close() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        drop(l);
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
-        s.write(&rec(b"one\n")).unwrap();
-        assert!(matches!(s.flush(), Err(SinkError::Retry(_))));
+        let (mut s, addr) = sink_to_closed_port();
+        assert!(matches!(s.write(&rec(b"one\n")), Err(SinkError::Retry(_))));
         let l = TcpListener::bind(&addr).unwrap();
+        s.write(&rec(b"one\n")).unwrap();
         s.flush().unwrap();
         let mut r = BufReader::new(accept(&l));
         let one = line(&mut r);
@@ -299,13 +374,78 @@ mod tests {
         assert!(two.contains("\"log\":\"two\\n\""), "{two}");
     }
 
+    /// Records offered again after failed calls (as the router does while the peer is down)
+    /// reach a peer that comes up later once each: a failed call keeps nothing.
+    #[test]
+    fn records_retried_while_the_peer_is_down_arrive_once() {
+        let (mut s, addr) = sink_to_closed_port();
+        // Big enough to be sent in several pieces of SEND_BYTES.
+        let data: Vec<u8> = (0..1000)
+            .flat_map(|n| format!("line {n:04} {}\n", "x".repeat(100)).into_bytes())
+            .collect();
+        // Records of 100 whole lines each.
+        let line_len = data.len() / 1000;
+        let chunk: Vec<&[u8]> = data.chunks(100 * line_len).collect();
+        let recs: Vec<_> = chunk.iter().map(|d| rec(d).to_ffi()).collect();
+        // SAFETY: the records point into `data`, consecutive slices of it, alive for the test.
+        let batch = unsafe { Batch::from_ffi(&recs) };
+        for _ in 0..10 {
+            let e = s.write_batch(&batch).unwrap_err();
+            assert_eq!(e.taken, 0);
+            assert!(matches!(e.error, SinkError::Retry(_)));
+            assert!(s.flush().is_ok());
+        }
+        let l = TcpListener::bind(&addr).unwrap();
+        s.write_batch(&batch).unwrap();
+        s.flush().unwrap();
+        drop(s);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut accept(&l), &mut got).unwrap();
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), 1000, "each line exactly once");
+        for (n, l) in lines.iter().enumerate() {
+            assert!(l.contains(&format!("\"log\":\"line {n:04} ")), "{n}: {l}");
+        }
+    }
+
+    /// Where a broken connection left a call: records sent whole, and objects of the next
+    /// one that went whole (plus those an earlier call had sent).
+    #[test]
+    fn a_break_takes_whole_records_and_remembers_whole_objects() {
+        // Two records: objects end at 10, 20 | 30.
+        let (ends, recs) = ([10, 20, 30], [2, 3]);
+        assert_eq!(after_break(&ends, &recs, 0, 0), (0, 0));
+        assert_eq!(after_break(&ends, &recs, 15, 0), (0, 1));
+        assert_eq!(
+            after_break(&ends, &recs, 15, 4),
+            (0, 5),
+            "earlier objects count"
+        );
+        assert_eq!(after_break(&ends, &recs, 20, 4), (1, 0));
+        assert_eq!(after_break(&ends, &recs, 29, 0), (1, 0));
+    }
+
+    /// The objects a break had sent whole are not sent again with the record.
+    #[test]
+    fn objects_sent_whole_before_a_break_are_not_sent_again() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut s = sink_to(&l.local_addr().unwrap().to_string());
+        s.skip = 1;
+        s.write(&rec(b"a\nb\nc\n")).unwrap();
+        assert_eq!(s.skip, 0);
+        drop(s);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut accept(&l), &mut got).unwrap();
+        let logs: Vec<&str> = got.lines().collect();
+        assert_eq!(logs.len(), 2, "{got}");
+        assert!(logs[0].contains("\"log\":\"b\\n\""), "{got}");
+        assert!(logs[1].contains("\"log\":\"c\\n\""), "{got}");
+    }
+
     #[test]
     fn a_hang_up_after_everything_was_sent_is_closed_at_the_next_flush() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let mut s = TcpSink::new(
-            Options::parse(&Config::from_pairs([("address", addr.as_str())])).unwrap(),
-        );
+        let mut s = sink_to(&l.local_addr().unwrap().to_string());
         s.write(&rec(b"one\n")).unwrap();
         s.flush().unwrap();
         let c = accept(&l);

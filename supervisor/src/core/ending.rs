@@ -84,6 +84,7 @@ pub fn on_drained(w: &mut World, id: &str) {
         return;
     }
     c.drained = true;
+    c.set_draining(Vec::new());
     w.out.push(Effect::ForgetOutput { id: id.to_string() });
     w.finalize(id);
 }

@@ -4,7 +4,7 @@
 //! the log-router reported its log drained. Only then do `ps`, `wait` and `stop` see it ended,
 //! so every byte it wrote is in its log file by that time.
 
-use proto::api::{ContainerInfo, SinkDrops};
+use proto::api::{ContainerInfo, SinkDrops, SinkWait};
 use proto::exit::{attribute, InitExit};
 use proto::router::SinkSpec;
 use std::collections::BTreeMap;
@@ -73,6 +73,11 @@ impl Container {
     /// Records the latest drop counters of the container's sinks.
     pub fn set_drops(&mut self, drops: Vec<SinkDrops>) {
         self.info.dropped = drops;
+    }
+
+    /// Records the sinks the container's end waits for (empty once its log is complete).
+    pub fn set_draining(&mut self, sinks: Vec<SinkWait>) {
+        self.info.draining = sinks;
     }
 }
 

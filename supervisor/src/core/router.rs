@@ -37,6 +37,11 @@ pub fn on_message(w: &mut World, msg: FromRouter) {
                 c.set_drops(drops);
             }
         }
+        FromRouter::Draining { id, sinks } => {
+            if let Some(c) = w.records.get_mut(&id) {
+                c.set_draining(sinks);
+            }
+        }
     }
 }
 

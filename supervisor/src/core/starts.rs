@@ -71,6 +71,7 @@ impl PendingStart {
             command: self.spec.command.clone(),
             exit_status: None,
             dropped: Vec::new(),
+            draining: Vec::new(),
         }
     }
 }

@@ -19,7 +19,7 @@ fn drained_comes_after_both_streams_ended_and_every_sink_finished() {
         t0,
     );
     assert_eq!(fx, [Effect::ClosePipe { key: 0, idx: 0 }]);
-    shared.drop_records(2, 20);
+    dropped(&shared, 2, 20);
     let fx = core.on(
         Input::Peeked {
             key: 0,
@@ -66,7 +66,7 @@ fn changed_drop_counters_are_reported_once_a_second() {
     let s = sink("tcp", Mode::NonBlocking);
     let shared = s.shared.clone();
     let (mut core, _) = with_route(t0, vec![s]);
-    shared.drop_records(1, 7);
+    dropped(&shared, 1, 7);
     assert_eq!(
         reports(&core.on(Input::Tick, t0)),
         Vec::<&FromRouter>::new()
@@ -106,17 +106,8 @@ fn a_stuck_sink_is_abandoned_at_its_deadline_and_the_container_drains() {
         },
         t0,
     );
-    shared.queued_bytes.store(5, Ordering::Release);
-    for idx in 0..2 {
-        core.on(
-            Input::Readable {
-                key: 0,
-                idx,
-                hup: true,
-            },
-            t0,
-        );
-    }
+    assert!(shared.offer(Count::new(1, 5), None));
+    hang_up(&mut core, t0);
     core.on(Input::Tick, t0);
     let deadline = t0 + DRAIN + FINISH_SLACK;
     assert!(core.next_timeout(t0) <= DRAIN + FINISH_SLACK);
@@ -133,8 +124,12 @@ fn a_stuck_sink_is_abandoned_at_its_deadline_and_the_container_drains() {
         }),
         "{fx:?}"
     );
-    assert!(shared.failing.load(Ordering::Acquire));
-    assert_eq!(shared.dropped_bytes.load(Ordering::Relaxed), 5);
+    assert!(shared.failing.load(Ordering::Acquire) && shared.abandoned());
+    assert_eq!(
+        shared.dropped(),
+        Count::new(1, 5),
+        "what it had queued, exactly"
+    );
     let fx = end_streams(&mut core, deadline);
     let tail: Vec<&Effect> = fx.iter().rev().take(2).collect();
     assert_eq!(
@@ -146,6 +141,99 @@ fn a_stuck_sink_is_abandoned_at_its_deadline_and_the_container_drains() {
                 abandon: vec![true, false]
             },
         ]
+    );
+}
+
+/// When the writers are gone the sinks' drain begins: noted for their threads, which are
+/// woken to look at their deadlines.
+#[test]
+fn the_drain_begins_when_the_writers_are_gone() {
+    let t0 = Instant::now();
+    let s = sink("tcp", Mode::Blocking);
+    let shared = s.shared.clone();
+    let (mut core, _) = with_route(t0, vec![s]);
+    core.on(Input::Tick, t0);
+    assert_eq!(shared.drain_since(), None);
+    hang_up(&mut core, t0);
+    let later = t0 + Duration::from_millis(5);
+    assert!(core
+        .on(Input::Tick, later)
+        .contains(&Effect::DrainSinks { key: 0 }));
+    assert_eq!(shared.drain_since(), Some(later));
+    assert!(!core
+        .on(Input::Tick, later)
+        .contains(&Effect::DrainSinks { key: 0 }));
+}
+
+/// Once the writers are gone, blocking sinks that are failing are reported once as what the
+/// container's end waits for; non-blocking ones never are.
+#[test]
+fn blocking_sinks_that_stall_the_drain_are_reported_once() {
+    let t0 = Instant::now();
+    let (tcp, nb) = (sink("tcp", Mode::Blocking), sink("nb", Mode::NonBlocking));
+    let (tcp_shared, nb_shared) = (tcp.shared.clone(), nb.shared.clone());
+    let (mut core, _) = with_route(t0, vec![tcp, nb, sink("file", Mode::Blocking)]);
+    nb_shared.stalled.store(true, Ordering::Release);
+    hang_up(&mut core, t0);
+    assert!(
+        reports(&core.on(Input::Tick, t0)).is_empty(),
+        "nothing stalls the end yet"
+    );
+    tcp_shared.stalled.store(true, Ordering::Release);
+    let later = t0 + Duration::from_millis(100);
+    assert_eq!(
+        reports(&core.on(Input::Tick, later)),
+        [&FromRouter::Draining {
+            id: "a".into(),
+            sinks: vec![proto::api::SinkWait {
+                sink: "tcp:k=v".into(),
+                timeout_ms: DRAIN.as_millis() as u64
+            }]
+        }]
+    );
+    assert!(
+        reports(&core.on(Input::Tick, later)).is_empty(),
+        "reported once"
+    );
+}
+
+/// A sink that stored everything is never counted as having dropped anything, even when it
+/// is let go at the deadline of a container another sink held up to it.
+#[test]
+fn a_sink_that_stored_everything_counts_no_drop_when_let_go() {
+    let t0 = Instant::now();
+    let (tcp, file) = (sink("tcp", Mode::Blocking), sink("file", Mode::Blocking));
+    let (tcp_shared, file_shared) = (tcp.shared.clone(), file.shared.clone());
+    let (mut core, _) = with_route(t0, vec![tcp, file]);
+    core.on(Input::Turn, t0);
+    deliver(&mut core, 0, b"line\n", t0 + COALESCE_WAIT);
+    let c = Count::new(1, 5);
+    assert!(tcp_shared.offer(c, None) && file_shared.offer(c, None));
+    file_shared.settle(c, Count::default());
+    let delivered = Input::Delivered {
+        key: 0,
+        idx: 0,
+        seq: 0,
+        len: 5,
+        released: false,
+    };
+    core.on(delivered, t0);
+    hang_up(&mut core, t0);
+    core.on(Input::Tick, t0);
+    let deadline = t0 + DRAIN + FINISH_SLACK;
+    core.on(Input::Tick, deadline);
+    // The streams end at the deadline; the file sink has not reported finishing yet.
+    end_streams(&mut core, deadline);
+    let fx = core.on(Input::Tick, deadline + Duration::from_millis(1));
+    assert!(
+        fx.contains(&Effect::Report(FromRouter::Drained { id: "a".into() })),
+        "{fx:?}"
+    );
+    assert_eq!(tcp_shared.dropped(), c);
+    assert_eq!(
+        file_shared.dropped(),
+        Count::default(),
+        "the file sink lost nothing"
     );
 }
 

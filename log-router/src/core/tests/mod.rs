@@ -11,7 +11,7 @@ use super::rules::{CHUNKS_PER_TURN, COALESCE_BYTES, COALESCE_WAIT, DROPS_EVERY};
 use super::Core;
 use crate::plan::Mode;
 use crate::records::PARTIAL_HOLD;
-use crate::sink_shared::SinkShared;
+use crate::sink_shared::{Count, SinkShared};
 use proto::api::SinkDrops;
 use proto::router::FromRouter;
 use std::sync::atomic::Ordering;
@@ -23,6 +23,7 @@ pub(super) const DRAIN: Duration = Duration::from_secs(3);
 pub(super) fn sink(label: &str, mode: Mode) -> SinkInfo {
     SinkInfo {
         label: label.into(),
+        shown: format!("{label}:k=v"),
         mode,
         drain_timeout: DRAIN,
         shared: Arc::new(SinkShared::default()),
@@ -99,4 +100,23 @@ pub(super) fn end_streams(core: &mut Core, now: Instant) -> Vec<Effect> {
         all.extend(core.on(Input::Peeked { key: 0, idx, peek }, now));
     }
     all
+}
+
+/// Counts `records` records of `bytes` bytes as handed to a sink and dropped by its thread.
+pub(super) fn dropped(shared: &SinkShared, records: u64, bytes: u64) {
+    let c = Count::new(records, bytes);
+    assert!(shared.offer(c, None));
+    shared.settle(c, c);
+}
+
+/// Every writer of both streams of route key 0 closed (hang-up seen).
+pub(super) fn hang_up(core: &mut Core, now: Instant) {
+    for idx in 0..2 {
+        let hup = Input::Readable {
+            key: 0,
+            idx,
+            hup: true,
+        };
+        core.on(hup, now);
+    }
 }

@@ -152,3 +152,23 @@ fn drops_are_recorded() {
     }));
     assert_eq!(t.info("a").dropped, drops);
 }
+
+#[test]
+fn draining_sinks_are_shown_until_the_log_is_drained() {
+    let mut t = T::new();
+    t.running("a", 10);
+    let sinks = vec![proto::api::SinkWait {
+        sink: "tcp:address=127.0.0.1:1".into(),
+        timeout_ms: 2000,
+    }];
+    t.on(Input::Router(FromRouter::Draining {
+        id: "a".into(),
+        sinks: sinks.clone(),
+    }));
+    assert_eq!(t.info("a").draining, sinks);
+    t.on(Input::Router(FromRouter::Drained { id: "a".into() }));
+    assert!(
+        t.info("a").draining.is_empty(),
+        "a drained log waits for no sink"
+    );
+}
