@@ -1,7 +1,9 @@
 //! `container-init`: PID 1 of a container, tini-style and small (no event loop).
 //!
 //! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (its command
-//! line and ready-pipe report are [`proto::init`]). It builds the container's root filesystem
+//! line and ready-pipe report are [`proto::init`]). It first closes every descriptor it
+//! inherited but stdio and the ready pipe ([`fds`]) and makes itself non-dumpable, then
+//! builds the container's root filesystem
 //! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
 //! id, starts the workload as its child ([`workload`], with its nice value also set on its
 //! session's autogroup by [`autogroup`]), reports the outcome on the ready pipe ([`ready`]),
@@ -10,6 +12,7 @@
 
 pub mod autogroup;
 pub mod dev;
+pub mod fds;
 pub mod mount;
 pub mod ready;
 pub mod reaper;
@@ -50,25 +53,27 @@ impl InitError {
     }
 }
 
-/// Marks every descriptor from 3 up close-on-exec, so the workload inherits only
-/// stdin/stdout/stderr whatever the supervisor leaked.
-fn cloexec_from_3() -> nix::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-    nix::errno::Errno::result(rc).map(drop)
-}
-
-/// Everything up to the running workload: signals, descriptors, rootfs, hostname, workload.
+/// Everything up to the running workload: descriptors, signals, rootfs, hostname, workload.
 fn set_up(args: &InitArgs) -> Result<nix::unistd::Pid, InitError> {
+    // Nothing is open yet but what the supervisor passed: keep stdio and the ready pipe only.
+    fds::close_inherited(args.ready_fd).map_err(|source| InitError::Sys {
+        what: "close inherited descriptors",
+        source,
+    })?;
     // Block first: as PID 1, a signal with the default disposition would be dropped.
     reaper::block_all().map_err(|source| InitError::Sys {
         what: "block signals",
         source,
     })?;
     reaper::default_dispositions();
-    cloexec_from_3().map_err(|source| InitError::Sys {
+    fds::cloexec_from_3().map_err(|source| InitError::Sys {
         what: "close_range",
+        source,
+    })?;
+    // Only a holder of CAP_SYS_PTRACE may then ptrace this process or open /proc/1/fd, mem,
+    // environ (runc's init does the same, CVE-2016-9962).
+    nix::sys::prctl::set_dumpable(false).map_err(|source| InitError::Sys {
+        what: "PR_SET_DUMPABLE",
         source,
     })?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
