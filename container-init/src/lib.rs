@@ -1,10 +1,10 @@
 //! `container-init`: PID 1 of a container, tini-style and small (no event loop).
 //!
-//! Started by the supervisor's `spawn()` in new PID, UTS and mount namespaces (its command
-//! line and ready-pipe report are [`proto::init`]). It first closes every descriptor it
-//! inherited but stdio and the ready pipe ([`fds`]) and makes itself non-dumpable, then
-//! builds the container's root filesystem
-//! ([`rootfs`], [`dev`], both on the helpers of [`mount`]), sets the hostname to the container
+//! Started by the supervisor's `spawn()` in new PID, UTS, mount and IPC namespaces (its
+//! command line and ready-pipe report are [`proto::init`]). It first closes every descriptor
+//! it inherited but stdio and the ready pipe ([`fds`]) and makes itself non-dumpable, then
+//! builds the container's root filesystem ([`rootfs`], [`dev`], the masked and read-only
+//! paths of [`masks`], on the helpers of [`mount`]), sets the hostname to the container
 //! id, starts the workload as its child ([`workload`], with its nice value also set on its
 //! session's autogroup by [`autogroup`]), reports the outcome on the ready pipe ([`ready`]),
 //! then reaps and forwards signals until the workload ends, or during a stop until its whole
@@ -13,6 +13,7 @@
 pub mod autogroup;
 pub mod dev;
 pub mod fds;
+pub mod masks;
 pub mod mount;
 pub mod ready;
 pub mod reaper;
@@ -77,7 +78,7 @@ fn set_up(args: &InitArgs) -> Result<nix::unistd::Pid, InitError> {
         source,
     })?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
-    rootfs::enter(&args.rootfs, &args.base)?;
+    rootfs::enter(&args.rootfs, &args.base, args.privileged)?;
     nix::unistd::sethostname(&args.id).map_err(|source| InitError::Sys {
         what: "sethostname",
         source,
