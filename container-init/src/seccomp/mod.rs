@@ -3,7 +3,7 @@
 //! `exec` ([`Filters::install`]), last of the set-up steps.
 //!
 //! Two filters are stacked, since a `seccompiler` filter has one action on match: the main
-//! one allows [`profile::ALLOWED`] and the [`profile::ARG_RULES`] and fails everything else
+//! one allows [`profile::ALLOWED`] and the [`profile::arg_rules`] and fails everything else
 //! with `EPERM`; the second fails [`profile::ENOSYS`] with `ENOSYS` (the kernel returns the
 //! errno of the most recently installed filter among those that fail a call). Both check the
 //! architecture first and kill the process on any other (`int 0x80` i386 calls: Docker's
@@ -52,7 +52,7 @@ pub struct Filters(Vec<BpfProgram>);
 fn condition(rule: &ArgRule) -> Result<SeccompCondition, seccompiler::BackendError> {
     let (len, op, value) = match rule.cmp {
         Cmp::Eq32(v) => (SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, u64::from(v)),
-        Cmp::Ne32(v) => (SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, u64::from(v)),
+        Cmp::Lt32(v) => (SeccompCmpArgLen::Dword, SeccompCmpOp::Lt, u64::from(v)),
         Cmp::MaskedZero(mask) => (SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(mask), 0),
     };
     SeccompCondition::new(rule.arg, len, op, value)
@@ -88,9 +88,9 @@ impl Filters {
                 allow.insert(n, Vec::new());
             }
         }
-        for rule in profile::ARG_RULES {
+        for rule in profile::arg_rules() {
             let Some(n) = nr(rule.name) else { continue };
-            let cond = condition(rule).map_err(SeccompError::Compile)?;
+            let cond = condition(&rule).map_err(SeccompError::Compile)?;
             let rule = SeccompRule::new(vec![cond]).map_err(SeccompError::Compile)?;
             allow.entry(n).or_default().push(rule);
         }

@@ -1,12 +1,13 @@
-//! Docker's default seccomp profile as data: moby `profiles/seccomp/default.json`, resolved
-//! for a container with Docker's default capabilities (see [`crate::caps`]) on a kernel of
-//! 4.8 or later. Rules that the profile `includes` only for capabilities outside that set
+//! Docker's default seccomp profile as data: `seccomp/default.json` of github.com/moby/profiles
+//! (the module moby builds its default profile from; the version of commit `02e898b1`, with
+//! io_uring removed and socket families listed one by one), resolved for a container with
+//! Docker's default capabilities (see [`crate::caps`]) on a kernel of 4.8 or later. Rules that the profile `includes` only for capabilities outside that set
 //! (`CAP_SYS_ADMIN`, `CAP_SYS_BOOT`, `CAP_SYS_MODULE`, `CAP_SYS_PTRACE`, ...) are left out, so
 //! those calls (mount, unshare, reboot, init_module, bpf, keyctl, ...) get the default action.
 //!
 //! - default action: fail with `EPERM` (`defaultErrnoRet: 1`);
 //! - [`ALLOWED`]: allowed whatever the arguments;
-//! - [`ArgRule`]s: allowed when an argument matches (personality, socket, clone);
+//! - [`arg_rules`]: allowed when an argument matches (personality, socket families, clone);
 //! - [`ENOSYS`]: fail with `ENOSYS` (`clone3`, so that libcs fall back to `clone`, whose flags
 //!   the filter can see).
 
@@ -24,6 +25,7 @@ pub const ALLOWED: &[&str] = &[
     "alarm",
     "bind",
     "brk",
+    "cachestat",
     "capget",
     "capset",
     "chdir",
@@ -69,6 +71,7 @@ pub const ALLOWED: &[&str] = &[
     "fchdir",
     "fchmod",
     "fchmodat",
+    "fchmodat2",
     "fchown",
     "fchown32",
     "fchownat",
@@ -90,9 +93,14 @@ pub const ALLOWED: &[&str] = &[
     "ftruncate",
     "ftruncate64",
     "futex",
+    "futex_requeue",
     "futex_time64",
+    "futex_wait",
     "futex_waitv",
+    "futex_wake",
     "futimesat",
+    "get_robust_list",
+    "get_thread_area",
     "getcpu",
     "getcwd",
     "getdents",
@@ -118,34 +126,30 @@ pub const ALLOWED: &[&str] = &[
     "getresuid",
     "getresuid32",
     "getrlimit",
-    "get_robust_list",
     "getrusage",
     "getsid",
     "getsockname",
     "getsockopt",
-    "get_thread_area",
     "gettid",
     "gettimeofday",
     "getuid",
     "getuid32",
     "getxattr",
+    "getxattrat",
     "inotify_add_watch",
     "inotify_init",
     "inotify_init1",
     "inotify_rm_watch",
     "io_cancel",
-    "ioctl",
     "io_destroy",
     "io_getevents",
     "io_pgetevents",
     "io_pgetevents_time64",
-    "ioprio_get",
-    "ioprio_set",
     "io_setup",
     "io_submit",
-    "io_uring_enter",
-    "io_uring_register",
-    "io_uring_setup",
+    "ioctl",
+    "ioprio_get",
+    "ioprio_set",
     "ipc",
     "kill",
     "landlock_add_rule",
@@ -157,7 +161,9 @@ pub const ALLOWED: &[&str] = &[
     "link",
     "linkat",
     "listen",
+    "listmount",
     "listxattr",
+    "listxattrat",
     "llistxattr",
     "_llseek",
     "lremovexattr",
@@ -166,6 +172,7 @@ pub const ALLOWED: &[&str] = &[
     "lstat",
     "lstat64",
     "madvise",
+    "map_shadow_stack",
     "membarrier",
     "memfd_create",
     "memfd_secret",
@@ -189,6 +196,7 @@ pub const ALLOWED: &[&str] = &[
     "mq_timedsend_time64",
     "mq_unlink",
     "mremap",
+    "mseal",
     "msgctl",
     "msgget",
     "msgrcv",
@@ -238,10 +246,12 @@ pub const ALLOWED: &[&str] = &[
     "recvmsg",
     "remap_file_pages",
     "removexattr",
+    "removexattrat",
     "rename",
     "renameat",
     "renameat2",
     "restart_syscall",
+    "riscv_hwprobe",
     "rmdir",
     "rseq",
     "rt_sigaction",
@@ -253,11 +263,11 @@ pub const ALLOWED: &[&str] = &[
     "rt_sigtimedwait",
     "rt_sigtimedwait_time64",
     "rt_tgsigqueueinfo",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
     "sched_getaffinity",
     "sched_getattr",
     "sched_getparam",
-    "sched_get_priority_max",
-    "sched_get_priority_min",
     "sched_getscheduler",
     "sched_rr_get_interval",
     "sched_rr_get_interval_time64",
@@ -279,6 +289,9 @@ pub const ALLOWED: &[&str] = &[
     "sendmmsg",
     "sendmsg",
     "sendto",
+    "set_robust_list",
+    "set_thread_area",
+    "set_tid_address",
     "setfsgid",
     "setfsgid32",
     "setfsuid",
@@ -299,14 +312,12 @@ pub const ALLOWED: &[&str] = &[
     "setreuid",
     "setreuid32",
     "setrlimit",
-    "set_robust_list",
     "setsid",
     "setsockopt",
-    "set_thread_area",
-    "set_tid_address",
     "setuid",
     "setuid32",
     "setxattr",
+    "setxattrat",
     "shmat",
     "shmctl",
     "shmdt",
@@ -324,6 +335,7 @@ pub const ALLOWED: &[&str] = &[
     "stat64",
     "statfs",
     "statfs64",
+    "statmount",
     "statx",
     "symlink",
     "symlinkat",
@@ -355,6 +367,7 @@ pub const ALLOWED: &[&str] = &[
     "uname",
     "unlink",
     "unlinkat",
+    "uretprobe",
     "utime",
     "utimensat",
     "utimensat_time64",
@@ -379,15 +392,14 @@ pub const ALLOWED: &[&str] = &[
 pub enum Cmp {
     /// The low 32 bits equal the value (an `int` argument).
     Eq32(u32),
-    /// The low 32 bits differ from the value.
-    Ne32(u32),
+    /// The low 32 bits are below the value (unsigned).
+    Lt32(u32),
     /// The 64-bit argument ANDed with the mask is zero (libseccomp's `SCMP_CMP_MASKED_EQ` with
     /// `valueTwo` 0).
     MaskedZero(u64),
 }
 
-/// A call allowed when argument `arg` compares as `cmp`; several rules for one call are
-/// alternatives.
+/// A call allowed when argument `arg` compares as `cmp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgRule {
     /// The call.
@@ -402,47 +414,31 @@ pub struct ArgRule {
 /// `CLONE_NEWUTS`, `CLONE_NEWIPC`, `CLONE_NEWUSER`, `CLONE_NEWPID`, `CLONE_NEWNET`).
 pub const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 
-/// Calls allowed for some arguments only.
-pub const ARG_RULES: &[ArgRule] = &[
-    // Any family but AF_VSOCK (40).
-    ArgRule {
-        name: "socket",
-        arg: 0,
-        cmp: Cmp::Ne32(40),
-    },
-    // PER_LINUX, UNAME26, PER_LINUX32, UNAME26|PER_LINUX32, and 0xffffffff (a query).
-    ArgRule {
-        name: "personality",
-        arg: 0,
-        cmp: Cmp::Eq32(0x0),
-    },
-    ArgRule {
-        name: "personality",
-        arg: 0,
-        cmp: Cmp::Eq32(0x8),
-    },
-    ArgRule {
-        name: "personality",
-        arg: 0,
-        cmp: Cmp::Eq32(0x20000),
-    },
-    ArgRule {
-        name: "personality",
-        arg: 0,
-        cmp: Cmp::Eq32(0x20008),
-    },
-    ArgRule {
-        name: "personality",
-        arg: 0,
-        cmp: Cmp::Eq32(0xffff_ffff),
-    },
-    // No new namespace (argument 0 is the flags on x86_64).
-    ArgRule {
-        name: "clone",
-        arg: 0,
-        cmp: Cmp::MaskedZero(CLONE_NAMESPACE_FLAGS),
-    },
+/// `personality` values allowed: `PER_LINUX`, `UNAME26`, `PER_LINUX32`,
+/// `UNAME26|PER_LINUX32`, and `0xffffffff` (a query).
+pub const PERSONALITIES: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
+
+/// `socket` families below this one are allowed (`AF_UNSPEC` .. `AF_ROSE`, with `AF_INET`,
+/// `AF_UNIX`, `AF_INET6`).
+pub const SOCKET_FAMILIES_BELOW: u32 = 12;
+
+/// Further `socket` families allowed, by number (`AF_NETLINK` 16, `AF_PACKET` 17, ...). Left
+/// out: 12, 19, 20, 23, 25, 34, 37, 38 (`AF_ALG`), 40 (`AF_VSOCK`) and everything from 46.
+pub const SOCKET_FAMILIES: [u32; 25] = [
+    13, 14, 15, 16, 17, 18, 21, 22, 24, 26, 27, 28, 29, 30, 31, 32, 33, 35, 36, 39, 41, 42, 43, 44,
+    45,
 ];
+
+/// Calls allowed for some arguments only: several rules for one call are alternatives.
+pub fn arg_rules() -> Vec<ArgRule> {
+    let rule = |name, arg, cmp| ArgRule { name, arg, cmp };
+    let mut rules = vec![rule("socket", 0, Cmp::Lt32(SOCKET_FAMILIES_BELOW))];
+    rules.extend(SOCKET_FAMILIES.map(|f| rule("socket", 0, Cmp::Eq32(f))));
+    rules.extend(PERSONALITIES.map(|p| rule("personality", 0, Cmp::Eq32(p))));
+    // No new namespace (argument 0 is the flags on x86_64).
+    rules.push(rule("clone", 0, Cmp::MaskedZero(CLONE_NAMESPACE_FLAGS)));
+    rules
+}
 
 /// Calls that fail with `ENOSYS` instead of `EPERM`.
 pub const ENOSYS: &[&str] = &["clone3"];

@@ -1,5 +1,5 @@
-//! Syscall numbers of x86_64 (`asm/unistd_64.h`, from the kernel's
-//! `arch/x86/entry/syscalls/syscall_64.tbl`) for every name that [`super::profile`] uses.
+//! Syscall numbers of x86_64 (the kernel's `arch/x86/entry/syscalls/syscall_64.tbl`)
+//! for every name that [`super::profile`] uses.
 //! A profile name missing here does not exist on x86_64 (a 32-bit or other arch's call) and
 //! is skipped, as libseccomp skips names unknown on the target arch.
 
@@ -288,10 +288,8 @@ pub const SYSCALLS: &[(&str, i64)] = &[
     ("statx", 332),
     ("io_pgetevents", 333),
     ("rseq", 334),
+    ("uretprobe", 335),
     ("pidfd_send_signal", 424),
-    ("io_uring_setup", 425),
-    ("io_uring_enter", 426),
-    ("io_uring_register", 427),
     ("pidfd_open", 434),
     ("clone3", 435),
     ("close_range", 436),
@@ -304,6 +302,19 @@ pub const SYSCALLS: &[(&str, i64)] = &[
     ("memfd_secret", 447),
     ("process_mrelease", 448),
     ("futex_waitv", 449),
+    ("cachestat", 451),
+    ("fchmodat2", 452),
+    ("map_shadow_stack", 453),
+    ("futex_wake", 454),
+    ("futex_wait", 455),
+    ("futex_requeue", 456),
+    ("statmount", 457),
+    ("listmount", 458),
+    ("mseal", 462),
+    ("setxattrat", 463),
+    ("getxattrat", 464),
+    ("listxattrat", 465),
+    ("removexattrat", 466),
 ];
 
 /// The x86_64 number of syscall `name`, if it has one.
@@ -325,6 +336,8 @@ mod tests {
             ("socket", libc::SYS_socket),
             ("execve", libc::SYS_execve),
             ("close_range", libc::SYS_close_range),
+            ("fchmodat2", libc::SYS_fchmodat2),
+            ("mseal", libc::SYS_mseal),
         ] {
             assert_eq!(number(name), Some(nr), "{name}");
         }
