@@ -22,7 +22,7 @@ const DOCKER_CAP_EFF: &str = "00000000a80425fb";
 const LEAKED_FD: i32 = 57;
 
 /// Every attack `probe escape` reports, in its order.
-const ATTACKS: [&str; 28] = [
+const ATTACKS: [&str; 29] = [
     "mount_proc",
     "mount_tmpfs",
     "mount_sysfs",
@@ -40,6 +40,7 @@ const ATTACKS: [&str; 28] = [
     "init_module",
     "bpf",
     "keyctl",
+    "io_uring",
     "shm_host",
     "unshare_user_mnt",
     "open_kmsg",
@@ -56,7 +57,7 @@ const ATTACKS: [&str; 28] = [
 /// What a default container must get for each attack: any of the listed results. A missing
 /// file (`ENOENT`) counts for paths this kernel may not have (`/proc/kcore` without
 /// `CONFIG_PROC_KCORE`, `/proc/sysrq-trigger` without `CONFIG_MAGIC_SYSRQ`).
-const EXPECTED: [(&str, &[&str]); 26] = [
+const EXPECTED: [(&str, &[&str]); 27] = [
     ("mount_proc", &["EPERM"]),
     ("mount_tmpfs", &["EPERM"]),
     ("mount_sysfs", &["EPERM"]),
@@ -74,6 +75,7 @@ const EXPECTED: [(&str, &[&str]); 26] = [
     ("init_module", &["EPERM"]),
     ("bpf", &["EPERM"]),
     ("keyctl", &["EPERM"]),
+    ("io_uring", &["EPERM"]),
     // The host's segment does not exist in the container's IPC namespace.
     ("shm_host", &["EINVAL"]),
     ("unshare_user_mnt", &["EPERM"]),
@@ -244,6 +246,7 @@ fn privileged_opens_what_the_defaults_close() {
     assert_eq!(privileged["open_init_fd"], "ok");
     assert_eq!(privileged["write_proc_sys"], "ok");
     assert_eq!(privileged["bpf"], "ok");
+    assert_eq!(privileged["io_uring"], "ok");
     assert_eq!(privileged["unshare_user_mnt"], "ok");
     assert_eq!(privileged["ptrace_init"], "ok");
     // Namespaces stay: the host's IPC objects are out of reach even so.
