@@ -1,7 +1,13 @@
-//! A minimal `/dev` for the container: a tmpfs holding `null`, `zero`, `full`, `random`,
-//! `urandom` and `tty` (created with `mknod`, or bind-mounted from the host where `mknod` is
-//! not permitted), the usual `/proc/self/fd` symlinks, `/dev/pts` (a new devpts instance)
-//! and a `/dev/shm` tmpfs.
+//! A minimal `/dev` for the container, Docker's default device list: a tmpfs holding `null`,
+//! `zero`, `full`, `random`, `urandom` and `tty`, the usual `/proc/self/fd` symlinks, `ptmx`
+//! to `/dev/pts` (a new devpts instance), a `/dev/shm` tmpfs and `/dev/mqueue` (the POSIX
+//! message queues of the container's IPC namespace).
+//!
+//! Confined (the default), the tmpfs is `nodev` and each node is a bind mount of the host's:
+//! a node the workload creates with `mknod` (it keeps `CAP_MKNOD`, as in Docker) cannot be
+//! opened on this or any other writable mount of the container, which stands in for Docker's
+//! device cgroup (`mknod /dev/sda` then `open` fails with `EACCES`). Privileged, the nodes
+//! are created with `mknod` (bind-mounted where it is refused) on a tmpfs that allows them.
 
 use crate::mount::{mount_fs, Context, RootfsError};
 use nix::mount::{mount, MsFlags};
@@ -29,21 +35,21 @@ const LINKS: [(&str, &str); 5] = [
 ];
 
 /// Mounts and fills the container's `/dev` at `dev` (a path inside the merged rootfs, before
-/// `pivot_root`, so that host nodes can still be bind-mounted).
+/// `pivot_root`, so that host nodes can still be bind-mounted). `nodev`: see the module docs.
 ///
 /// # Errors
 /// [`RootfsError`] naming the failed step.
-pub fn populate(dev: &Path) -> Result<(), RootfsError> {
+pub fn populate(dev: &Path, nodev: bool) -> Result<(), RootfsError> {
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
-    mount_fs(
-        "tmpfs",
-        dev,
-        0o755,
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
-    )?;
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
+    flags.set(MsFlags::MS_NODEV, nodev);
+    mount_fs("tmpfs", dev, 0o755, flags, Some("mode=755,size=65536k"))?;
     for (name, major, minor) in NODES {
-        node(&dev.join(name), name, major, minor)?;
+        if nodev {
+            bind_host_node(&dev.join(name), name)?;
+        } else {
+            node(&dev.join(name), name, major, minor)?;
+        }
     }
     for (name, target) in LINKS {
         std::os::unix::fs::symlink(target, dev.join(name))
@@ -62,6 +68,13 @@ pub fn populate(dev: &Path) -> Result<(), RootfsError> {
         0o1777,
         nosuid_noexec | MsFlags::MS_NODEV,
         Some("mode=1777"),
+    )?;
+    mount_fs(
+        "mqueue",
+        &dev.join("mqueue"),
+        0o1777,
+        nosuid_noexec | MsFlags::MS_NODEV,
+        None,
     )
 }
 
@@ -72,18 +85,22 @@ fn node(path: &Path, name: &str, major: u64, minor: u64) -> Result<(), RootfsErr
     match mknod(path, SFlag::S_IFCHR, mode, makedev(major, minor)) {
         Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
             .context(|| format!("chmod /dev/{name}")),
-        Err(nix::Error::EPERM) => {
-            std::fs::File::create(path).context(|| format!("create /dev/{name}"))?;
-            let host = Path::new("/dev").join(name);
-            mount(
-                Some(&host),
-                path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .context(|| format!("bind {} on /dev/{name}", host.display()))
-        }
+        Err(nix::Error::EPERM) => bind_host_node(path, name),
         Err(e) => Err(e).context(|| format!("mknod /dev/{name}")),
     }
+}
+
+/// Bind-mounts the host's `/dev/<name>` on a new empty file `path` (the bind keeps the host
+/// mount's flags, so the node opens even on a `nodev` tmpfs).
+fn bind_host_node(path: &Path, name: &str) -> Result<(), RootfsError> {
+    std::fs::File::create(path).context(|| format!("create /dev/{name}"))?;
+    let host = Path::new("/dev").join(name);
+    mount(
+        Some(&host),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .context(|| format!("bind {} on /dev/{name}", host.display()))
 }

@@ -8,7 +8,11 @@
 //!    (even under `/tmp`, or containing `,` or `:`);
 //! 4. `/proc` (of the new PID namespace), a minimal `/dev` (see [`crate::dev`]) and a `/tmp`
 //!    tmpfs inside the merged tree;
-//! 5. `pivot_root(".", ".")` then a lazy unmount of the old root, `chdir("/")`.
+//! 5. unless privileged, Docker's masked and read-only `/proc` paths ([`crate::masks`]);
+//! 6. `pivot_root(".", ".")` then a lazy unmount of the old root, `chdir("/")`.
+//!
+//! Unless privileged, every writable mount of the container (the overlay, `/tmp`, `/dev`) is
+//! `nodev`, so a device node made with `mknod` cannot be opened (see [`crate::dev`]).
 
 use crate::mount::{ensure_dir, mount_fs, Context, RootfsError};
 use nix::fcntl::{open, OFlag};
@@ -46,12 +50,13 @@ fn lowerdir(top: &OwnedFd, base: &OwnedFd) -> Result<String, RootfsError> {
     })
 }
 
-/// Builds the container's root filesystem from `rootfs` over `base` and makes it `/`.
+/// Builds the container's root filesystem from `rootfs` over `base` and makes it `/`;
+/// `privileged` leaves out the masked and read-only paths and `nodev`.
 ///
 /// # Errors
 /// [`RootfsError`] naming the failed step, e.g. `open rootfs /x: ENOENT: No such file or
 /// directory`.
-pub fn enter(rootfs: &Path, base: &Path) -> Result<(), RootfsError> {
+pub fn enter(rootfs: &Path, base: &Path, privileged: bool) -> Result<(), RootfsError> {
     mount(
         None::<&str>,
         "/",
@@ -76,11 +81,16 @@ pub fn enter(rootfs: &Path, base: &Path) -> Result<(), RootfsError> {
         ensure_dir(&scratch.join(dir), mode)?;
     }
     let data = format!("lowerdir={lower},upperdir={SCRATCH}/upper,workdir={SCRATCH}/work");
+    let nodev = if privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_NODEV
+    };
     mount(
         Some("overlay"),
         MERGED,
         Some("overlay"),
-        MsFlags::empty(),
+        nodev,
         Some(data.as_str()),
     )
     .context(|| {
@@ -93,12 +103,15 @@ pub fn enter(rootfs: &Path, base: &Path) -> Result<(), RootfsError> {
     drop((top, bottom));
 
     let merged = PathBuf::from(MERGED);
-    mount_inner(&merged)?;
+    mount_inner(&merged, privileged)?;
+    if !privileged {
+        crate::masks::apply(&merged)?;
+    }
     switch_root(&merged)
 }
 
 /// Mounts `/proc`, `/dev` and `/tmp` inside the merged tree at `root`.
-fn mount_inner(root: &Path) -> Result<(), RootfsError> {
+fn mount_inner(root: &Path, privileged: bool) -> Result<(), RootfsError> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     mount_fs(
         "proc",
@@ -107,7 +120,7 @@ fn mount_inner(root: &Path) -> Result<(), RootfsError> {
         nosuid_nodev | MsFlags::MS_NOEXEC,
         None,
     )?;
-    crate::dev::populate(&root.join("dev"))?;
+    crate::dev::populate(&root.join("dev"), !privileged)?;
     mount_fs(
         "tmpfs",
         &root.join("tmp"),

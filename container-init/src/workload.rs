@@ -1,15 +1,18 @@
 //! Starting the workload: a child of `container-init` in its own session and process group,
 //! with default signal dispositions, an empty signal mask, the requested nice value (for the
 //! process and for its session's scheduler autogroup, see [`crate::autogroup`]), a clean
-//! environment, and stdin/stdout/stderr inherited (every other descriptor is close-on-exec).
+//! environment, stdin/stdout/stderr inherited (every other descriptor is close-on-exec), and
+//! last its confinement ([`crate::confine`]: capabilities and seccomp).
 //! A failure up to and including `exec` is returned here (std's `Command` carries the child's
 //! errno back over its own close-on-exec pipe), so it can go to the ready pipe.
 
+use crate::confine::Confinement;
 use nix::unistd::Pid;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::Arc;
 
 /// `PATH` of the workload; `argv[0]` without a `/` is looked up in it.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -33,13 +36,19 @@ impl WorkloadError {
     }
 }
 
-/// Starts `argv` with hostname `id` and nice value `nice`; returns its pid once `exec`
-/// succeeded.
+/// Starts `argv` with hostname `id`, nice value `nice` and confined by `confine`; returns its
+/// pid once `exec` succeeded.
 ///
 /// # Errors
 /// [`WorkloadError`]: the program was not found in [`DEFAULT_PATH`], could not be executed,
-/// or `setsid`, `setpriority` or [`crate::autogroup::set_nice`] failed.
-pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadError> {
+/// or `setsid`, `setpriority`, [`crate::autogroup::set_nice`] or
+/// [`Confinement::apply`] failed.
+pub fn start(
+    argv: &[OsString],
+    id: &OsStr,
+    nice: i32,
+    confine: Arc<Confinement>,
+) -> Result<Pid, WorkloadError> {
     let (program, args) = argv.split_first().ok_or_else(|| WorkloadError {
         program: String::new(),
         source: io::Error::from(io::ErrorKind::InvalidInput),
@@ -52,8 +61,8 @@ pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadEr
         .env("HOME", "/")
         .current_dir("/");
     // SAFETY: the closure runs between fork and exec in a single-threaded process and makes
-    // only async-signal-safe system calls (setsid, sigprocmask, sigaction, setpriority, and
-    // open/write/close of the autogroup file); no allocation.
+    // only async-signal-safe system calls (setsid, sigprocmask, sigaction, setpriority,
+    // open/write/close of the autogroup file, prctl, seccomp, capset); no allocation.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setsid()?;
@@ -67,7 +76,7 @@ pub fn start(argv: &[OsString], id: &OsStr, nice: i32) -> Result<Pid, WorkloadEr
             if nice != 0 {
                 crate::autogroup::set_nice(nice)?;
             }
-            Ok(())
+            confine.apply()
         });
     }
     let child = cmd.spawn().map_err(|source| WorkloadError {

@@ -232,20 +232,33 @@ fn probe_sees_its_own_namespaces_and_a_clean_process() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
     }
-    let mounts: Vec<&str> = text
+    // Mounts under /proc are Docker's masked and read-only paths that this kernel has
+    // (container-init's `masks`); the rest is the same on every host.
+    let (proc_paths, mounts): (Vec<&str>, Vec<&str>) = text
         .lines()
         .filter_map(|l| l.strip_prefix("mount="))
-        .collect();
+        .partition(|m| m.split(' ').nth(1).is_some_and(|t| t.starts_with("/proc/")));
     assert_eq!(
         mounts,
         [
             "overlay / overlay",
             "proc /proc proc",
             "tmpfs /dev tmpfs",
+            "devtmpfs /dev/null devtmpfs",
+            "devtmpfs /dev/zero devtmpfs",
+            "devtmpfs /dev/full devtmpfs",
+            "devtmpfs /dev/random devtmpfs",
+            "devtmpfs /dev/urandom devtmpfs",
+            "devtmpfs /dev/tty devtmpfs",
             "devpts /dev/pts devpts",
             "tmpfs /dev/shm tmpfs",
+            "mqueue /dev/mqueue mqueue",
             "tmpfs /tmp tmpfs",
         ]
+    );
+    assert!(
+        proc_paths.contains(&"proc /proc/sys proc"),
+        "{proc_paths:?}"
     );
     assert_ne!(nix::unistd::gethostname().unwrap(), "probe-ns");
 }

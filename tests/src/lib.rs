@@ -11,7 +11,9 @@ pub mod plugins;
 use proto::api::{ContainerInfo, Request, RequestFrame, Response};
 use proto::frame;
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -78,6 +80,16 @@ impl TestSupervisor {
 
     /// Starts a supervisor with extra arguments.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_leaking(extra, None)
+    }
+
+    /// Starts a supervisor (with the userspace monitor) that inherits `fd` as descriptor
+    /// number `at`, open across `exec` as a careless parent would leave it.
+    pub fn start_inheriting(fd: &impl AsRawFd, at: RawFd) -> Self {
+        Self::start_leaking(&["--monitor", "userspace"], Some((fd.as_raw_fd(), at)))
+    }
+
+    fn start_leaking(extra: &[&str], leak: Option<(RawFd, RawFd)>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("engine-test-")
             .tempdir()
@@ -85,7 +97,7 @@ impl TestSupervisor {
         let socket = dir.path().join("engine.sock");
         let state_dir = dir.path().join("state");
         let log = dir.path().join("supervisor.log");
-        let child = Self::spawn(&socket, &state_dir, &log, extra);
+        let child = Self::spawn(&socket, &state_dir, &log, extra, leak);
         let s = Self {
             child: Some(child),
             dir,
@@ -104,10 +116,27 @@ impl TestSupervisor {
         s
     }
 
-    fn spawn(socket: &Path, state_dir: &Path, log: &Path, extra: &[&str]) -> Child {
+    fn spawn(
+        socket: &Path,
+        state_dir: &Path,
+        log: &Path,
+        extra: &[&str],
+        leak: Option<(RawFd, RawFd)>,
+    ) -> Child {
         let log_file = std::fs::File::create(log).expect("log file");
-        Command::new(engine_bin())
-            .arg("supervisor")
+        let mut cmd = Command::new(engine_bin());
+        if let Some((fd, at)) = leak {
+            // SAFETY: dup2(2) between fork and exec; the copy it makes has no close-on-exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::dup2(fd, at) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        cmd.arg("supervisor")
             .arg(base_rootfs())
             .arg("--socket")
             .arg(socket)

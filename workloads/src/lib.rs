@@ -1,5 +1,7 @@
 //! Shared helpers of the test workloads: positional arguments with defaults, and touching
-//! memory so that it counts in RSS.
+//! memory so that it counts in RSS; the attacks of `probe escape` ([`escape`]).
+
+pub mod escape;
 
 use std::io::Write;
 

@@ -2,8 +2,11 @@
 //! parsed by `container-init` ([`InitArgs::parse`]):
 //!
 //! ```text
-//! container-init --id ID --rootfs PATH --base PATH --nice N --ready-fd FD -- PROGRAM [ARGS...]
+//! container-init --id ID --rootfs PATH --base PATH --nice N --ready-fd FD [--privileged] -- PROGRAM [ARGS...]
 //! ```
+//!
+//! `--privileged` is a switch (no value), written only when set, so a command line without it
+//! means what it meant before the switch existed.
 //!
 //! Values are raw bytes (`OsString`): paths and arguments need not be UTF-8. Everything after
 //! the first `--` is the workload's argv, taken as is (it may itself contain `--`).
@@ -18,6 +21,8 @@ const ROOTFS: &str = "--rootfs";
 const BASE: &str = "--base";
 const NICE: &str = "--nice";
 const READY_FD: &str = "--ready-fd";
+/// The switch that turns the default confinement off (see [`InitArgs::privileged`]).
+const PRIVILEGED: &str = "--privileged";
 /// Ends the options; the workload's argv follows.
 const END: &str = "--";
 
@@ -34,6 +39,10 @@ pub struct InitArgs {
     pub nice: i32,
     /// Inherited write end of the ready pipe (see [`super::report`]).
     pub ready_fd: RawFd,
+    /// Run without the default confinement, as `docker run --privileged`: no masked or
+    /// read-only `/proc` paths, every capability, no seccomp filter, device nodes usable on
+    /// every mount. The namespaces and the closing of inherited descriptors stay.
+    pub privileged: bool,
     /// The workload's argv, not empty; `argv[0]` is looked up in `PATH` when it has no `/`.
     pub argv: Vec<OsString>,
 }
@@ -88,8 +97,11 @@ impl InitArgs {
             self.nice.to_string().into(),
             READY_FD.into(),
             self.ready_fd.to_string().into(),
-            END.into(),
         ];
+        if self.privileged {
+            out.push(PRIVILEGED.into());
+        }
+        out.push(END.into());
         out.extend(self.argv.iter().cloned());
         out
     }
@@ -100,10 +112,15 @@ impl InitArgs {
     /// [`ArgsError`] when an option is missing, unknown or malformed, or the workload is empty.
     pub fn parse(args: Vec<OsString>) -> Result<Self, ArgsError> {
         let (mut id, mut rootfs, mut base, mut nice, mut ready_fd) = (None, None, None, None, None);
+        let mut privileged = false;
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             if flag == END {
                 break;
+            }
+            if flag == PRIVILEGED {
+                privileged = true;
+                continue;
             }
             let value = it
                 .next()
@@ -127,6 +144,7 @@ impl InitArgs {
             base: base.ok_or(ArgsError::Missing(BASE))?,
             nice: nice.ok_or(ArgsError::Missing(NICE))?,
             ready_fd: ready_fd.ok_or(ArgsError::Missing(READY_FD))?,
+            privileged,
             argv,
         })
     }
@@ -158,8 +176,24 @@ mod tests {
             base: "/b".into(),
             nice: -5,
             ready_fd: 7,
+            privileged: false,
             argv: os(&["/bin/sh", "-c", "echo --id"]),
         }
+    }
+
+    #[test]
+    fn privileged_is_a_switch_written_only_when_set() {
+        let mut a = sample();
+        assert!(!a.to_args().contains(&OsString::from("--privileged")));
+        a.privileged = true;
+        let args = a.to_args();
+        let at = args.iter().position(|x| x == "--privileged").unwrap();
+        assert_eq!(args[at + 1], "--", "the switch takes no value");
+        assert_eq!(InitArgs::parse(args), Ok(a.clone()));
+        // After `--` it is the workload's, not ours.
+        a.privileged = false;
+        a.argv = os(&["probe", "--privileged"]);
+        assert_eq!(InitArgs::parse(a.to_args()), Ok(a));
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn build(req: &SpawnRequest<'_>, ready_fd: RawFd) -> Result<CArgv, SpawnErro
         base: req.base_rootfs.to_path_buf(),
         nice: req.nice,
         ready_fd,
+        privileged: false,
         argv: workload_argv(req.command),
     }
     .to_args();

@@ -16,7 +16,8 @@ use proto::init::report::{child_record, ChildStage};
 use std::os::fd::RawFd;
 
 /// Namespaces every container gets.
-pub const CLONE_FLAGS: u64 = (libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWNS) as u64;
+pub const CLONE_FLAGS: u64 =
+    (libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWNS | libc::CLONE_NEWIPC) as u64;
 
 /// Everything the child needs, prepared before `clone()`.
 #[derive(Debug)]

@@ -12,7 +12,10 @@
 //!   after its children);
 //! - `probe spread <n> <mb>`: `n` child processes each touch `mb` MiB and print
 //!   `spread pid=P mb=M`, then everybody sleeps forever;
-//! - `probe exit <code>`: exits with `code`.
+//! - `probe exit <code>`: exits with `code`;
+//! - `probe escape <major> <minor> <shmid>`: tries every attack of [`workloads::escape`]
+//!   (`major:minor` is the host's root disk, `shmid` a SysV segment of the host) and prints
+//!   one `escape <attack> <result>` line each.
 
 use std::collections::BTreeSet;
 use workloads::{arg, say, sleep_ms, touched, MIB};
@@ -36,6 +39,10 @@ fn main() {
         "trap" => trap(arg(1, "children", 0)),
         "spread" => spread(arg(1, "n", 2), arg(2, "mb", 8)),
         "exit" => std::process::exit(arg(1, "code", 0)),
+        "escape" => workloads::escape::run(
+            (arg(1, "major", 0), arg(2, "minor", 0)),
+            arg(3, "shmid", -1),
+        ),
         other => {
             eprintln!("probe: unknown subcommand {other:?}");
             std::process::exit(2);
