@@ -3,7 +3,7 @@
 //!
 //! `Command::Shell(s)` becomes `/bin/sh -c s`; `Command::Argv(v)` is passed as given.
 
-use super::spawn::{SpawnError, SpawnRequest};
+use super::request::{SpawnError, SpawnRequest};
 use proto::api::Command;
 use proto::init::InitArgs;
 use std::ffi::{CString, OsString};

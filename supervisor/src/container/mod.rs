@@ -8,5 +8,6 @@
 pub mod init_args;
 pub mod namespaces;
 pub mod ready;
+pub mod request;
 pub mod spawn;
 pub mod stdio;

@@ -1,4 +1,4 @@
-//! The `clone()` into new PID, UTS and mount namespaces, and everything the child does before
+//! The `clone()` into new PID, UTS, mount and IPC namespaces, and everything the child does before
 //! it becomes `container-init`.
 //!
 //! The supervisor is multi-threaded, so the child (a copy of only the calling thread) must do

@@ -4,7 +4,7 @@
 //! text line = `container-init`'s set-up error; a child record = the cloned child failed
 //! before `container-init` ran).
 
-use super::spawn::SpawnError;
+use super::request::SpawnError;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use proto::init::report::{self, MAX_REPORT};

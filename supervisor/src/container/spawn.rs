@@ -1,5 +1,6 @@
-//! Spawning a container: `clone()` into new PID, UTS and mount namespaces, exec
+//! Spawning a container: `clone()` into new PID, UTS, mount and IPC namespaces, exec
 //! `container-init` with the container's parameters, and read its ready report.
+//! What to spawn and why a spawn failed are [`super::request`]'s (every phase uses them).
 //!
 //! Two phases: [`clone_now`] returns as soon as container-init is cloned, with the read end
 //! of its ready pipe (the supervisor's loop watches it, see [`super::ready::Reader`]);
@@ -12,35 +13,17 @@
 
 use super::namespaces::{clone_init, ChildPlan};
 use super::ready::Outcome;
+pub use super::request::{SpawnError, SpawnRequest};
 use super::{init_args, ready, stdio};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use proto::api::Command;
 use proto::exit::command_error;
 use proto::init::report::Outcome as Report;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use std::time::Duration;
 
 /// How long `container-init` may take to set up the rootfs and exec the workload, in ms.
 pub const READY_TIMEOUT_MS: u64 = 30_000;
-
-/// What to spawn.
-#[derive(Debug)]
-pub struct SpawnRequest<'a> {
-    /// Container id; becomes the hostname.
-    pub id: &'a str,
-    /// Absolute path of the container's rootfs (upper read-only layer).
-    pub rootfs: &'a Path,
-    /// Absolute path of the supervisor's base rootfs (lower read-only layer).
-    pub base_rootfs: &'a Path,
-    /// The workload.
-    pub command: &'a Command,
-    /// Nice value for the workload, -20..=19.
-    pub nice: i32,
-    /// Absolute path of the `container-init` binary on the host.
-    pub init_path: &'a Path,
-}
 
 /// A started container.
 #[derive(Debug)]
@@ -65,34 +48,6 @@ pub struct InitChild {
     /// Read end of the ready pipe (O_CLOEXEC): EOF with nothing written = the workload runs,
     /// see [`proto::init::report::decode`].
     pub ready: OwnedFd,
-}
-
-/// Why a spawn failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    /// A system call in the supervisor failed.
-    #[error("{what}: {source}")]
-    Sys {
-        /// What was being done.
-        what: &'static str,
-        /// The errno.
-        #[source]
-        source: nix::Error,
-    },
-    /// container-init reported a setup failure before running the workload.
-    #[error("container setup failed: {0}")]
-    Setup(String),
-    /// The container was set up, but its program could not be run: container-init exited
-    /// [`proto::exit::EXIT_COMMAND_NOT_FOUND`] or [`proto::exit::EXIT_COMMAND_NOT_EXECUTABLE`]
-    /// with this message.
-    #[error("{message}")]
-    Command {
-        /// container-init's one-line report, e.g. `exec nothere: No such file or directory`.
-        message: String,
-        /// container-init's exit status: [`proto::exit::EXIT_COMMAND_NOT_FOUND`] or
-        /// [`proto::exit::EXIT_COMMAND_NOT_EXECUTABLE`].
-        exit_code: i32,
-    },
 }
 
 /// Spawns a container. Returns once container-init has set up the rootfs and started the

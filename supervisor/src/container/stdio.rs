@@ -3,7 +3,7 @@
 //! threads may fork); the child end ones are numbered 3 or above so that the child's
 //! `dup2` onto 0, 1 and 2 can never overwrite one before it is copied.
 
-use super::spawn::SpawnError;
+use super::request::SpawnError;
 use nix::fcntl::{fcntl, open, FcntlArg, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
