@@ -7,7 +7,7 @@
 use proto::router::{
     spawn_with_control, ChannelError, FromRouter, LaunchError, SinkSpec, SupervisorEnd, ToRouter,
 };
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -60,13 +60,38 @@ pub struct LiveContainer<'a> {
 /// and reaps the process.
 #[derive(Debug)]
 pub struct Router {
+    /// The binary, started again by [`Router::restart`].
     exe: PathBuf,
+    /// Default sinks, sent in every `Configure`.
     sinks: Vec<SinkSpec>,
-    end: SupervisorEnd,
-    child: Child,
-    closed: bool,
+    /// The current process; replaced whole on restart.
+    run: Launched,
     /// Reports read while waiting for an answer, handed out first by [`Router::read_reports`].
     stash: Vec<FromRouter>,
+}
+
+/// One router process and its channel.
+#[derive(Debug)]
+struct Launched {
+    end: SupervisorEnd,
+    child: Child,
+    /// Its end of the socket is closed: it exited or was killed.
+    closed: bool,
+}
+
+impl Launched {
+    /// Starts `exe` with its end of a new control channel, stdin from /dev/null, in its own
+    /// process group (as the supervisor starts it: terminal signals are not the router's).
+    fn new(exe: &Path) -> Result<Self, LaunchError> {
+        let mut cmd = Command::new(exe);
+        cmd.stdin(Stdio::null()).process_group(0);
+        let (end, child) = spawn_with_control(cmd)?;
+        Ok(Self {
+            end,
+            child,
+            closed: false,
+        })
+    }
 }
 
 impl Router {
@@ -78,13 +103,10 @@ impl Router {
     /// shut down, then reaped); the other variants when it cannot be started or does not answer
     /// within [`ANSWER_TIMEOUT`].
     pub fn start(exe: &Path, sinks: Vec<SinkSpec>) -> Result<Self, DriverError> {
-        let (end, child) = launch(exe)?;
         let mut router = Self {
-            exe: exe.to_path_buf(),
+            run: Launched::new(exe)?,
+            exe: exe.into(),
             sinks,
-            end,
-            child,
-            closed: false,
             stash: Vec::new(),
         };
         router.configure()?;
@@ -93,11 +115,11 @@ impl Router {
 
     /// Pid of the current router process.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.run.child.id()
     }
 
-    /// Hands a container's stdout and stderr read ends to the router (`AddContainer`); the fds
-    /// are duplicated into the router, the caller keeps its own.
+    /// Hands a container's stdout and stderr read ends to the router (`AddContainer` with
+    /// both fds); they are duplicated into the router, the caller keeps its own.
     ///
     /// # Errors
     /// [`DriverError::Send`] or [`DriverError::Closed`].
@@ -105,16 +127,12 @@ impl Router {
         &mut self,
         id: &str,
         log_path: &Path,
-        stdout: BorrowedFd<'_>,
-        stderr: BorrowedFd<'_>,
+        stdout: impl AsFd,
+        stderr: impl AsFd,
         sinks: &[SinkSpec],
     ) -> Result<(), DriverError> {
-        let msg = ToRouter::AddContainer {
-            id: id.to_string(),
-            log_path: log_path.to_string_lossy().into_owned(),
-            sinks: sinks.to_vec(),
-        };
-        self.send(&msg, &[stdout, stderr])
+        let msg = ToRouter::add_container(id, log_path, sinks);
+        self.send(&msg, &[stdout.as_fd(), stderr.as_fd()])
     }
 
     /// Asks the router to check `sinks` (`Validate`) and waits for `Validated`; reports that
@@ -140,11 +158,11 @@ impl Router {
     /// contract does not allow: the router sent garbage.
     pub fn read_reports(&mut self) -> Vec<FromRouter> {
         let mut out = std::mem::take(&mut self.stash);
-        while !self.closed {
-            match self.end.recv() {
+        while !self.run.closed {
+            match self.run.end.recv() {
                 Ok(Some((report, _fds))) => out.push(report),
                 Ok(None) => break,
-                Err(ChannelError::Closed) => self.closed = true,
+                Err(ChannelError::Closed) => self.run.closed = true,
                 Err(e) => panic!("control channel from the log-router: {e}"),
             }
         }
@@ -172,20 +190,20 @@ impl Router {
                 }
             }
             assert!(
-                !self.closed,
+                !self.run.closed,
                 "router closed its socket; reports so far: {seen:?}"
             );
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "timed out; reports so far: {seen:?}");
-            self.end.wait_readable(left);
+            self.run.end.wait_readable(left);
         }
     }
 
     /// SIGKILLs the router and reaps it. Its end of the socket stays readable: the reports it
     /// sent before dying are still there for [`Router::restart`].
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.run.child.kill();
+        let _ = self.run.child.wait();
     }
 
     /// Replaces the router as the supervisor does after a crash: kills and reaps the old
@@ -199,13 +217,13 @@ impl Router {
         self.kill();
         let deadline = Instant::now() + CLOSE_TIMEOUT;
         let mut last = self.read_reports();
-        while !self.closed && Instant::now() < deadline {
-            self.end
+        while !self.run.closed && Instant::now() < deadline {
+            self.run
+                .end
                 .wait_readable(deadline.saturating_duration_since(Instant::now()));
             last.extend(self.read_reports());
         }
-        let (end, child) = launch(&self.exe)?;
-        (self.end, self.child, self.closed) = (end, child, false);
+        self.run = Launched::new(&self.exe)?;
         self.configure()?;
         let drained = |id: &str| {
             last.iter()
@@ -224,16 +242,16 @@ impl Router {
             .expect("Shutdown is sent");
         let deadline = Instant::now() + timeout;
         let mut seen = self.read_reports();
-        while !self.closed {
+        while !self.run.closed {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
                 "router did not exit within {timeout:?}; reports: {seen:?}"
             );
-            self.end.wait_readable(left);
+            self.run.end.wait_readable(left);
             seen.extend(self.read_reports());
         }
-        let status = self.child.wait().expect("reap the router");
+        let status = self.run.child.wait().expect("reap the router");
         (seen, status)
     }
 
@@ -270,12 +288,13 @@ impl Router {
             self.stash = reports;
             match answer {
                 Some(answer) => return Ok(answer),
-                None if self.closed => return Err(DriverError::Closed),
+                None if self.run.closed => return Err(DriverError::Closed),
                 None if Instant::now() >= deadline => {
                     return Err(DriverError::Timeout(ANSWER_TIMEOUT))
                 }
                 None => {
-                    self.end
+                    self.run
+                        .end
                         .wait_readable(deadline.saturating_duration_since(Instant::now()));
                 }
             }
@@ -284,10 +303,10 @@ impl Router {
 
     /// Sends one packet, waiting up to [`SEND_TIMEOUT`] for room.
     fn send(&mut self, msg: &ToRouter, fds: &[BorrowedFd<'_>]) -> Result<(), DriverError> {
-        match self.end.send_timeout(msg, fds, SEND_TIMEOUT) {
+        match self.run.end.send_timeout(msg, fds, SEND_TIMEOUT) {
             Ok(()) => Ok(()),
             Err(ChannelError::Closed) => {
-                self.closed = true;
+                self.run.closed = true;
                 Err(DriverError::Closed)
             }
             Err(e) => Err(DriverError::Send(e)),
@@ -298,15 +317,7 @@ impl Router {
 impl Drop for Router {
     fn drop(&mut self) {
         // Both are no-ops once the child was reaped (its status is kept).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.run.child.kill();
+        let _ = self.run.child.wait();
     }
-}
-
-/// Starts `exe` with its end of a new control channel, stdin from /dev/null, in its own
-/// process group (as the supervisor starts it: terminal signals are not the router's).
-fn launch(exe: &Path) -> Result<(SupervisorEnd, Child), LaunchError> {
-    let mut cmd = Command::new(exe);
-    cmd.stdin(Stdio::null()).process_group(0);
-    spawn_with_control(cmd)
 }
