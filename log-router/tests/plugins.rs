@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::driver::DriverError;
 use common::*;
 use harness::plugins::{build_c_sink, build_rust_sink};
 use proto::router::{FromRouter, SinkSpec};
@@ -79,8 +80,7 @@ fn c_and_out_of_tree_rust_sinks_get_every_record() {
         SinkSpec::parse(&format!("{}:out={}", rs_so.display(), rs_out.display())).unwrap(),
     ];
     built("libengine_sink_file.so");
-    let mut link = supervisor::router_link::RouterLink::start(&built("log-router"), sinks)
-        .expect("configured");
+    let mut link = Router::start(&built("log-router"), sinks).expect("configured");
     let log = dir.path().join("p.log");
     let (out_r, mut out_w) = pipe();
     let (err_r, mut err_w) = pipe();
@@ -137,9 +137,11 @@ fn unsupported_versions_and_short_tables_are_refused() {
     let short = build_c_sink(dir.path(), "libshort.so", &["-DSINK_SIZE=16"]);
     for (so, want) in [(v2, "ABI version 2"), (short, "struct_size 16")] {
         let spec = SinkSpec::parse(&format!("{}:out=/dev/null", so.display())).unwrap();
-        let err = supervisor::router_link::RouterLink::start(&built("log-router"), vec![spec])
-            .unwrap_err();
-        assert!(err.to_string().contains(want), "{err}");
+        let err = Router::start(&built("log-router"), vec![spec]).unwrap_err();
+        assert!(
+            matches!(&err, DriverError::Refused(m) if m.contains(want)),
+            "{err}"
+        );
     }
 }
 
@@ -230,7 +232,7 @@ fn a_sink_stuck_in_a_call_does_not_keep_the_container_from_ending() {
 /// Writes `len` bytes of 100-byte lines to a routed container; returns how long the writes
 /// took, the bytes written, and the reports.
 fn timed_writer(
-    link: &mut supervisor::router_link::RouterLink,
+    link: &mut Router,
     log: &Path,
     sinks: &[SinkSpec],
     len: usize,

@@ -1,18 +1,18 @@
 //! A router killed with SIGKILL in the middle of a steady stream is replaced through
-//! `RouterLink::restart`; every line the container wrote reaches the log (delivery is at least
-//! once: a chunk stored at the moment of the kill may appear twice, never zero times, and a
-//! write torn by the kill is cut when the file sink reopens the log).
+//! `Router::restart` (as the supervisor replaces it); every line the container wrote reaches
+//! the log (delivery is at least once: a chunk stored at the moment of the kill may appear
+//! twice, never zero times, and a write torn by the kill is cut when the file sink reopens the
+//! log).
 
 mod common;
 
+use common::driver::LiveContainer;
 use common::*;
-use nix::sys::signal::{kill, Signal};
 use proto::router::FromRouter;
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
-use supervisor::router_link::LiveContainer;
 
 const LINES: u64 = 300_000;
 
@@ -59,8 +59,7 @@ fn killed_router_is_restarted_and_nothing_in_the_pipes_is_lost() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let old = link.pid();
-    kill(old, Signal::SIGKILL).unwrap();
-    reap(old);
+    link.kill();
     // Let the writer fill the pipe while no router runs.
     std::thread::sleep(Duration::from_millis(200));
     let live = [LiveContainer {
@@ -70,7 +69,7 @@ fn killed_router_is_restarted_and_nothing_in_the_pipes_is_lost() {
         stderr: err_r.as_fd(),
         sinks: &[],
     }];
-    let last = link.restart(live).unwrap();
+    let last = link.restart(&live).unwrap();
     assert!(!last.iter().any(|m| matches!(m, FromRouter::Drained { .. })));
     assert_ne!(link.pid(), old);
     writer.join().unwrap();

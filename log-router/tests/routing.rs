@@ -3,13 +3,13 @@
 
 mod common;
 
+use common::driver::DriverError;
 use common::*;
 use proto::router::{FromRouter, SinkSpec};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use supervisor::router_link::{RouterError, RouterLink};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -116,14 +116,12 @@ fn bad_sinks_are_refused_with_a_clear_error() {
     built("libengine_sink_file.so");
     for (spec, want) in cases {
         let spec = SinkSpec::parse(&spec).unwrap();
-        let err = RouterLink::start(&built("log-router"), vec![spec.clone()]).unwrap_err();
+        let err = Router::start(&built("log-router"), vec![spec.clone()]).unwrap_err();
         match &err {
-            RouterError::Config(m) => assert!(m.contains(want), "{spec}: `{m}` lacks `{want}`"),
+            DriverError::Refused(m) => assert!(m.contains(want), "{spec}: `{m}` lacks `{want}`"),
             other => panic!("{spec}: {other}"),
         }
     }
-    // The refused routers exit by themselves (they were told to); they stay zombies until the
-    // test process ends, since reaping any child here would steal other tests' routers.
 }
 
 #[test]

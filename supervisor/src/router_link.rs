@@ -5,18 +5,17 @@
 //! The link never calls `waitpid`: the supervisor reaps every child with `waitpid(-1)` and
 //! recognises the router by [`RouterLink::pid`]. A dead router shows up both as that pid
 //! exiting and as [`Inbox::closed`] from [`RouterLink::read_messages`]; on either, call
-//! [`RouterLink::restart`] once with every container whose `Drained` has not been seen.
+//! [`RouterLink::respawn`] and hand it every container whose `Drained` has not been seen.
 //!
 //! The supervisor's loop never waits on the router: it uses [`RouterLink::respawn`] (start a
 //! new router and send `Configure`, its `Ready` read later), [`RouterLink::add_container`] and
 //! [`RouterLink::send_message`] (`Validate`, `Shutdown`: answers read later), and
 //! [`RouterLink::kill`]. Those sends never block: what a full socket does not take waits in an
 //! outbox (fds duplicated), in order, sent when the socket is writable again (the link is
-//! registered for both readiness kinds) or at the next read. The waiting forms
-//! ([`RouterLink::validate`], [`RouterLink::restart`], [`RouterLink::shutdown`]) are for tests
-//! and tools: their own sends block at most [`SEND_TIMEOUT`]. Reads never block. Register the link with the
-//! supervisor's poller through [`RouterLink::register`], which also re-registers the new socket
-//! after a restart.
+//! registered for both readiness kinds) or at the next read. Only [`RouterLink::start`] waits
+//! (for the first `Ready`); its send blocks at most [`SEND_TIMEOUT`]. Reads never block.
+//! Register the link with the supervisor's poller through [`RouterLink::register`], which also
+//! re-registers the new socket after a respawn.
 
 use crate::router_outbox::Outbox;
 use mio::unix::SourceFd;
@@ -24,7 +23,7 @@ use mio::{Interest, Token};
 use nix::errno::Errno;
 use proto::router::channel::pair;
 use proto::router::{ChannelError, FromRouter, SinkSpec, SupervisorEnd, ToRouter};
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -72,21 +71,6 @@ pub enum RouterError {
     Protocol(String),
 }
 
-/// A container the router must (again) route.
-#[derive(Debug, Clone, Copy)]
-pub struct LiveContainer<'a> {
-    /// Container id.
-    pub id: &'a str,
-    /// Absolute path of its log file.
-    pub log_path: &'a Path,
-    /// Read end of its stdout pipe (kept by the supervisor until `Drained`).
-    pub stdout: BorrowedFd<'a>,
-    /// Read end of its stderr pipe.
-    pub stderr: BorrowedFd<'a>,
-    /// Per-container sinks; empty means the configured defaults.
-    pub sinks: &'a [SinkSpec],
-}
-
 /// Reports read from the router.
 #[derive(Debug, Default, PartialEq)]
 pub struct Inbox {
@@ -105,8 +89,6 @@ pub struct RouterLink {
     pid: nix::unistd::Pid,
     closed: bool,
     poller: Option<(mio::Registry, Token)>,
-    /// Reports read while waiting for an answer, handed out by the next `read_messages`.
-    stash: Vec<FromRouter>,
     /// Messages a full socket did not take yet.
     outbox: Outbox,
 }
@@ -127,7 +109,6 @@ impl RouterLink {
             pid,
             closed: false,
             poller: None,
-            stash: Vec::new(),
             outbox: Outbox::default(),
         };
         link.configure()?;
@@ -139,14 +120,9 @@ impl RouterLink {
         self.pid
     }
 
-    /// The control socket, readable when reports are waiting (it changes on restart).
-    pub fn control_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-
     /// Registers the control socket with the supervisor's poller under `token` (readable, and
     /// writable for the outbox), and
-    /// remembers both so that [`RouterLink::restart`] registers the new socket itself.
+    /// remembers both so that [`RouterLink::respawn`] registers the new socket itself.
     ///
     /// # Errors
     /// Errors of `epoll_ctl` or of cloning the registry.
@@ -237,54 +213,10 @@ impl RouterLink {
         self.post(&msg, &[])
     }
 
-    /// Checks per-container sinks (e.g. from [`proto::router::apply_log_opts`]) before the
-    /// container starts: the router loads them and validates their options, creating nothing.
-    /// Blocks until the answer (at most [`READY_TIMEOUT`]); reports arriving meanwhile are kept
-    /// for the next [`RouterLink::read_messages`].
-    ///
-    /// # Errors
-    /// [`RouterError::Config`] with the one-line reason; [`RouterError::Closed`] or
-    /// [`RouterError::Timeout`] when the router is gone or hung.
-    pub fn validate(&mut self, sinks: &[SinkSpec]) -> Result<(), RouterError> {
-        self.send(
-            &ToRouter::Validate {
-                sinks: sinks.to_vec(),
-            },
-            &[],
-        )?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let inbox = self.read_socket();
-            let mut answer = None;
-            for m in inbox.messages {
-                match m {
-                    FromRouter::Validated { error } if answer.is_none() => answer = Some(error),
-                    other => self.stash.push(other),
-                }
-            }
-            match answer {
-                Some(None) => return Ok(()),
-                Some(Some(message)) => return Err(RouterError::Config(message)),
-                None if inbox.closed => return Err(RouterError::Closed),
-                None if Instant::now() >= deadline => {
-                    return Err(RouterError::Timeout(READY_TIMEOUT))
-                }
-                None => self.wait_readable(deadline),
-            }
-        }
-    }
-
-    /// Reads every report available now, without blocking (reports kept while waiting for an
-    /// answer come first).
+    /// Reads every report available now, without blocking.
     pub fn read_messages(&mut self) -> Inbox {
         self.flush();
-        let mut inbox = self.read_socket();
-        if !self.stash.is_empty() {
-            let mut all = std::mem::take(&mut self.stash);
-            all.append(&mut inbox.messages);
-            inbox.messages = all;
-        }
-        inbox
+        self.read_socket()
     }
 
     /// Reads every packet available now from the socket.
@@ -306,47 +238,6 @@ impl RouterLink {
         }
         inbox.closed = self.closed;
         inbox
-    }
-
-    /// Replaces a dead (or hung) router: kills the old process if it still runs, collects its
-    /// last reports, starts a new one, configures it and re-adds every `live` container whose
-    /// `Drained` is not among those last reports. Returns the old router's last reports.
-    /// Bytes still in the pipes are read by the new router; bytes the old one had not stored
-    /// are still in the pipes too (it consumes only what its sinks stored).
-    ///
-    /// # Errors
-    /// As [`RouterLink::start`] and [`RouterLink::add_container`]; on error the link holds
-    /// whatever router was started and may be restarted again.
-    pub fn restart<'a>(
-        &mut self,
-        live: impl IntoIterator<Item = LiveContainer<'a>>,
-    ) -> Result<Vec<FromRouter>, RouterError> {
-        // Read first: while its end is open the old router is alive (not reaped), so the pid
-        // cannot have been reused by the time it is killed.
-        let mut last = self.read_messages().messages;
-        if !self.closed {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        }
-        let deadline = Instant::now() + SEND_TIMEOUT;
-        while !self.closed && Instant::now() < deadline {
-            last.extend(self.read_messages().messages);
-            if !self.closed {
-                self.wait_readable(deadline);
-            }
-        }
-        let drained: Vec<&str> = last
-            .iter()
-            .filter_map(|m| match m {
-                FromRouter::Drained { id } => Some(id.as_str()),
-                _ => None,
-            })
-            .collect();
-        self.replace_process()?;
-        self.configure()?;
-        for c in live.into_iter().filter(|c| !drained.contains(&c.id)) {
-            self.add_container(c.id, c.log_path, c.stdout, c.stderr, c.sinks)?;
-        }
-        Ok(last)
     }
 
     /// Starts a new router process in place of the old one (its socket registered with the
@@ -373,33 +264,6 @@ impl RouterLink {
         }
         tracing::info!(pid = pid.as_raw(), "log-router restarted");
         Ok(())
-    }
-
-    /// Tells the router to finish every stream and exit, and waits up to `timeout` for its end
-    /// of the socket to close, collecting reports meanwhile (the caller still reaps the pid).
-    /// On timeout the router is killed and `closed` is false in the result.
-    pub fn shutdown(&mut self, timeout: Duration) -> Inbox {
-        let deadline = Instant::now() + timeout;
-        if let Err(e) = self.send(&ToRouter::Shutdown, &[]) {
-            tracing::debug!(error = %e, "shutdown not sent");
-        }
-        let mut inbox = Inbox::default();
-        while !self.closed && Instant::now() < deadline {
-            inbox.messages.extend(self.read_messages().messages);
-            if !self.closed {
-                self.wait_readable(deadline);
-            }
-        }
-        inbox.messages.extend(self.read_messages().messages);
-        if !self.closed {
-            tracing::warn!(
-                pid = self.pid.as_raw(),
-                "log-router did not exit in time; killing it"
-            );
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        }
-        inbox.closed = self.closed;
-        inbox
     }
 
     /// Sends `Configure` and waits for `Ready` or `ConfigError`.

@@ -1,16 +1,16 @@
-//! Helpers for router integration tests: locating the release binaries, pipes, waiting for
-//! reports, reaping.
+//! Helpers for router integration tests: locating the release binaries, pipes, starting and
+//! stopping a router through [`driver::Router`], waiting for reports.
 
 #![allow(dead_code)]
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::Pid;
+pub mod driver;
+
+pub use driver::Router;
 use proto::router::{FromRouter, SinkSpec};
 use std::fs::File;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-use supervisor::router_link::RouterLink;
+use std::time::Duration;
 
 /// Directory of the release binaries: `ENGINE_BIN_DIR` or `<workspace>/target/release`.
 pub fn bin_dir() -> PathBuf {
@@ -36,9 +36,9 @@ pub fn file_sink() -> Vec<SinkSpec> {
 }
 
 /// Starts the release router with the file sink.
-pub fn start_router() -> RouterLink {
+pub fn start_router() -> Router {
     built("libengine_sink_file.so");
-    RouterLink::start(&built("log-router"), file_sink()).expect("router starts")
+    Router::start(&built("log-router"), file_sink()).expect("router starts")
 }
 
 /// A pipe: (read end, write end as a File).
@@ -49,7 +49,7 @@ pub fn pipe() -> (OwnedFd, File) {
 
 /// Routes a new "container" `id` to `log` with the default sinks: returns the write ends of its
 /// stdout and stderr.
-pub fn add_pipes(link: &mut RouterLink, id: &str, log: &std::path::Path) -> (File, File) {
+pub fn add_pipes(link: &mut Router, id: &str, log: &std::path::Path) -> (File, File) {
     use std::os::fd::AsFd;
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
@@ -58,40 +58,14 @@ pub fn add_pipes(link: &mut RouterLink, id: &str, log: &std::path::Path) -> (Fil
     (out_w, err_w)
 }
 
-/// Reads reports until `done` says so for one of them, or panics after `timeout`.
+/// Reads reports until `done` says so for one of them, or panics after `timeout`: see
+/// [`Router::wait_for`].
 pub fn wait_for(
-    link: &mut RouterLink,
+    link: &mut Router,
     timeout: Duration,
-    mut done: impl FnMut(&FromRouter) -> bool,
+    done: impl FnMut(&FromRouter) -> bool,
 ) -> Vec<FromRouter> {
-    let deadline = Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        let inbox = link.read_messages();
-        for m in inbox.messages {
-            let stop = done(&m);
-            seen.push(m);
-            if stop {
-                return seen;
-            }
-        }
-        assert!(
-            !inbox.closed,
-            "router closed its socket; reports so far: {seen:?}"
-        );
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out; reports so far: {seen:?}");
-        // SAFETY: the link's socket stays open for the duration of this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(link.control_fd()) };
-        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let _ = poll(&mut fds, PollTimeout::from(ms));
-    }
-}
-
-/// Waits for `pid` to exit and returns its exit status.
-pub fn reap(pid: Pid) -> nix::sys::wait::WaitStatus {
-    nix::sys::wait::waitpid(pid, None).expect("waitpid")
+    link.wait_for(timeout, done)
 }
 
 /// Raises the soft fd limit to the hard limit.
@@ -104,7 +78,7 @@ pub fn raise_nofile() {
 /// Routes one short-lived "container": new pipes, `AddContainer`, writes `stdout` then
 /// `stderr`, closes both, and waits for its `Drained`. Returns every report seen until then.
 pub fn run_container(
-    link: &mut RouterLink,
+    link: &mut Router,
     id: &str,
     log: &std::path::Path,
     sinks: &[SinkSpec],
@@ -128,8 +102,7 @@ pub fn run_container(
 }
 
 /// Shuts the router down, checks it closed its end and exited 0, and reaps it.
-pub fn stop_router(mut link: RouterLink) {
-    let pid = link.pid();
-    assert!(link.shutdown(Duration::from_secs(30)).closed);
-    assert_eq!(reap(pid), nix::sys::wait::WaitStatus::Exited(pid, 0));
+pub fn stop_router(link: Router) {
+    let (_, status) = link.shutdown(Duration::from_secs(30));
+    assert!(status.success(), "router exited with {status}");
 }

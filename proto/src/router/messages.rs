@@ -4,6 +4,7 @@
 use super::SinkSpec;
 use crate::api::{SinkDrops, SinkWait};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Largest control packet, in bytes.
 pub const MAX_CONTROL_LEN: usize = 64 * 1024;
@@ -33,6 +34,20 @@ pub enum ToRouter {
         /// Sinks to check.
         sinks: Vec<SinkSpec>,
     },
+}
+
+impl ToRouter {
+    /// `AddContainer` for container `id` whose log file is `log_path` (sent as a string, so a
+    /// non-UTF-8 path is converted lossily), with `sinks` (empty: the configured defaults). The
+    /// packet that carries it must also carry the container's stdout and stderr read ends, in
+    /// that order.
+    pub fn add_container(id: &str, log_path: &Path, sinks: &[SinkSpec]) -> Self {
+        Self::AddContainer {
+            id: id.to_string(),
+            log_path: log_path.to_string_lossy().into_owned(),
+            sinks: sinks.to_vec(),
+        }
+    }
 }
 
 /// Log-router → supervisor.
@@ -120,5 +135,23 @@ mod tests {
             }],
         };
         assert_eq!(decode::<ToRouter>(&encode(&m).unwrap()).unwrap(), m);
+    }
+
+    #[test]
+    fn add_container_carries_id_path_and_sinks() {
+        use std::os::unix::ffi::OsStrExt;
+        let sinks = [SinkSpec::parse("file").unwrap()];
+        let m = ToRouter::add_container("a", Path::new("/x/a.log"), &sinks);
+        let want = ToRouter::AddContainer {
+            id: "a".into(),
+            log_path: "/x/a.log".into(),
+            sinks: sinks.to_vec(),
+        };
+        assert_eq!(m, want);
+        let odd = Path::new(std::ffi::OsStr::from_bytes(b"/x/\xff.log"));
+        let ToRouter::AddContainer { log_path, .. } = ToRouter::add_container("b", odd, &[]) else {
+            panic!("not an AddContainer");
+        };
+        assert_eq!(log_path, "/x/\u{fffd}.log");
     }
 }
