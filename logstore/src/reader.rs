@@ -4,6 +4,7 @@
 use crate::index::{self, Entry};
 use crate::rotate;
 use crate::stream::Stream;
+use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -18,29 +19,41 @@ pub struct Run {
     pub data: Vec<u8>,
 }
 
-/// Reads every indexed run of one log file (plain or `.gz`), in order. A log without a usable index reads as
-/// one stdout run stamped with the file's modification time. Bytes after the last index entry
-/// (a write in progress) are left out.
+/// Reads every indexed run of one log file (plain or `.gz`), in order. A log without a usable
+/// index reads as one stdout run stamped with the file's modification time. Bytes after the
+/// last index entry (a write in progress) are left out.
 ///
 /// # Errors
 /// Errors of reading the log (a missing index is not an error).
 pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
-    let data = rotate::read_bytes(log)?;
-    let entries = std::fs::read(rotate::index_of(log))
-        .ok()
+    let data = File::open(log)?;
+    let index = File::open(rotate::index_of(log)).ok();
+    let gz = log.extension().is_some_and(|e| e == "gz");
+    read_runs_from(&data, gz, index.as_ref())
+}
+
+/// [`read_runs`] of open files: the log `data` (gzip-compressed when `gz`) and its `index`, if
+/// any; both are read from their file offset on (opened just before: from their start).
+///
+/// # Errors
+/// Errors of reading the log (an unreadable index reads as none).
+pub fn read_runs_from(data: &File, gz: bool, index: Option<&File>) -> io::Result<Vec<Run>> {
+    let bytes = rotate::read_all(data, gz)?;
+    let entries = index
+        .and_then(|f| read_index(f).ok())
         .and_then(|b| index::decode_all(&b))
-        .filter(|e| e.last().is_none_or(|l| l.end() <= data.len() as u64));
+        .filter(|e| e.last().is_none_or(|l| l.end() <= bytes.len() as u64));
     let entries = match entries {
-        Some(e) if !e.is_empty() || data.is_empty() => e,
+        Some(e) if !e.is_empty() || bytes.is_empty() => e,
         _ => {
-            let ts = index::mtime_ns(&std::fs::metadata(log)?);
-            return Ok(if data.is_empty() {
+            let ts = index::mtime_ns(&data.metadata()?);
+            return Ok(if bytes.is_empty() {
                 Vec::new()
             } else {
                 vec![Run {
                     stream: Stream::Stdout,
                     timestamp_ns: ts,
-                    data,
+                    data: bytes,
                 }]
             });
         }
@@ -50,9 +63,16 @@ pub fn read_runs(log: &Path) -> io::Result<Vec<Run>> {
         .map(|e: &Entry| Run {
             stream: e.stream,
             timestamp_ns: e.timestamp_ns,
-            data: data[e.offset as usize..e.end() as usize].to_vec(),
+            data: bytes[e.offset as usize..e.end() as usize].to_vec(),
         })
         .collect())
+}
+
+/// The rest of an open index file.
+fn read_index(mut f: &File) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    io::Read::read_to_end(&mut f, &mut buf)?;
+    Ok(buf)
 }
 
 /// One line of one stream.

@@ -1,7 +1,7 @@
 //! Removing a log: its current file, its index and every rotated generation, plain or
 //! compressed (names in [`crate::rotate`] and [`crate::index`]).
 
-use crate::rotate::remove_file;
+use crate::rotate::{self, remove_file};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -40,23 +40,13 @@ pub fn remove(log: &Path) -> io::Result<()> {
 
 /// Whether the file name `file` is one of the files of the log named `log`.
 fn is_part_of(log: &[u8], file: &[u8]) -> bool {
-    let Some(rest) = file.strip_prefix(log) else {
-        return false;
-    };
-    if rest.is_empty() || rest == b".idx" {
-        return true;
-    }
-    let Some(rest) = rest.strip_prefix(b".") else {
-        return false;
-    };
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    digits > 0 && matches!(&rest[digits..], b"" | b".gz" | b".idx" | b".gz.tmp")
+    matches!(file.strip_prefix(log), Some(b"" | b".idx"))
+        || rotate::generation_number(log, file).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotate;
     use crate::stream::Stream;
     use crate::writer::LogWriter;
 

@@ -1,24 +1,26 @@
 //! Catching up on the rotated generations of a log: the files that hold runs a reader has not
-//! handed on yet, read oldest first, while the sink keeps shifting (`<log>` → `<log>.1` → …)
-//! and compressing (`<log>.1` → `<log>.1.gz`) them.
+//! handed on yet, read oldest first, while the sink keeps shifting (`<log>` → `<log>.1` → …),
+//! compressing (`<log>.1` → `<log>.1.gz`) and deleting (past `max-file`) them.
 //!
 //! A reader that holds the current file open and finds it rotated drains it, then needs the
 //! generations rotated after it and before the new current file. Its file is found by the inode
-//! of its index ([`Held`]). Deleted past `max-file`, it was the oldest: every generation listed
-//! is newer. Without an index and compressed (a new file), it is found by the read times of the
-//! runs already handed on ([`Shown`]): runs of one read that a size limit spread over several
-//! files share one read time, so the watermark counts the runs handed on at the newest time too.
+//! of its index ([`Held`]) in a [`View`] of the log's files checked to be of one instant, so a
+//! shift paused half way hides or repeats nothing. Deleted past `max-file`, it was the oldest:
+//! every generation there is newer. Without an index and compressed (a new file), it is found by
+//! the read times of the runs already handed on ([`Shown`]): runs of one read that a size limit
+//! spread over several files share one read time, so the watermark counts the runs handed on at
+//! the newest time too.
 
-use super::cursor::{inode, LogCursor};
+use super::cursor::LogCursor;
 use super::error::FollowError;
 use super::held::Held;
-use crate::reader::{read_runs, Run};
-use crate::rotate;
+use super::view::{Gen, View};
+use crate::reader::{read_runs_from, Run};
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// How often [`step`] starts over when files move while it lists or reads them.
+/// How often [`step`] starts over when files move while it looks at or opens them.
 const TRIES: usize = 100;
 
 /// The newest read time handed on, and how many runs with that time were.
@@ -42,21 +44,12 @@ impl Shown {
     }
 }
 
-/// The files of `log` (oldest first, the current one last), their inodes and their indexes'.
-#[allow(clippy::type_complexity)]
-fn listing(log: &Path) -> (Vec<PathBuf>, Vec<Option<u64>>, Vec<Option<u64>>) {
-    let files = rotate::files(log);
-    let inodes = files.iter().map(|f| inode(f)).collect();
-    let index_inodes = files.iter().map(|f| inode(&rotate::index_of(f))).collect();
-    (files, inodes, index_inodes)
-}
-
 /// Which rotated generations to read.
 #[derive(Debug)]
 pub enum Since {
     /// All of them, oldest first.
     Start,
-    /// Those rotated after this generation: all listed ones once it is deleted (past
+    /// Those rotated after this generation: all there are once it is deleted (past
     /// `max-file`); when it is there but cannot be told (no index, compressed), the runs newer
     /// than the watermark.
     After(Held),
@@ -84,41 +77,40 @@ pub fn step(
     shown: Shown,
     out: &mut Vec<Run>,
 ) -> Result<Step, FollowError> {
+    let read_error = |source| FollowError::Read {
+        path: log.to_path_buf(),
+        source,
+    };
     for _ in 0..TRIES {
-        let cursor = LogCursor::open(log).map_err(|source| FollowError::Read {
-            path: log.to_path_buf(),
-            source,
-        })?;
-        let until = cursor.as_ref().map(LogCursor::ino);
-        let (files, inodes, index_inodes) = listing(log);
-        if until.is_some() && !inodes.contains(&until) {
-            // The file just opened was rotated (and compressed) before the listing; nothing
-            // was handed on yet: open the new current file.
-            continue;
+        let view = match since {
+            Since::Start => View::all(log),
+            Since::After(held) => View::through(log, held),
         }
-        let (first, filtered) = match since {
-            Since::Start => (0, false),
-            Since::After(held) => match inodes
-                .iter()
-                .zip(&index_inodes)
-                .position(|(&i, &x)| i == Some(held.ino()) || x == Some(held.ino()))
-            {
-                Some(at) => (at + 1, false),
-                None => (0, !held.deleted()),
+        .map_err(read_error)?;
+        let gens = view.generations();
+        // The generations left, newest first (the current file's first when there is one).
+        let (left, filtered) = match since {
+            Since::Start => (&gens[..], false),
+            Since::After(held) => match gens.iter().position(|g| g.is(held)) {
+                Some(at) => (&gens[..at], false),
+                None if held.deleted() => (&gens[..], false),
+                // Its index is there but was not seen: it moved while it was looked for.
+                None if held.is_index() => continue,
+                None => (&gens[..], true),
             },
         };
-        // The generations left, oldest first, up to the current file (the cursor's to read,
-        // also when it had none a moment ago).
-        let left = files
-            .iter()
-            .zip(&inodes)
-            .zip(&index_inodes)
-            .skip(first)
-            .take_while(|((file, ino), _)| !is_current(log, file, **ino, until));
         let mut skip_at_shown = if filtered { shown.at_last } else { 0 };
         let mut moved = false;
-        for ((file, ino), index_ino) in left {
-            let Some((held, runs)) = read_generation(file, *ino, *index_ino)? else {
+        for gen in left.iter().rev() {
+            if gen.slot == 0 {
+                let cursor = LogCursor::open(log).map_err(read_error)?;
+                if cursor.as_ref().map(LogCursor::ino) == Some(gen.data) && view.unchanged(log) {
+                    return Ok(Step::Current(cursor));
+                }
+                moved = true;
+                break;
+            }
+            let Some((held, runs)) = read_generation(log, gen, &view)? else {
                 moved = true;
                 break;
             };
@@ -140,10 +132,8 @@ pub fn step(
                 return Ok(Step::Generation);
             }
         }
-        // A shift during the step (or one half done when it listed: a gap hides the
-        // generations above it) shows as a different listing afterwards.
-        if !moved && listing(log).1 == inodes {
-            return Ok(Step::Current(cursor));
+        if !moved && view.unchanged(log) {
+            return Ok(Step::Current(None));
         }
     }
     Err(FollowError::TooFast {
@@ -151,47 +141,67 @@ pub fn step(
     })
 }
 
-/// Reads one listed generation (`file`, its inode `ino`, its index's inode `index_ino`) and
-/// holds it open; `None` when it moved (a shift renames its data and index one after the
-/// other: both must still be the ones listed, before and after the read).
+/// Reads one rotated generation of `view` and holds it open; `None` when its files moved, or
+/// others did, after the view was taken (then the view is stale: take another).
 ///
 /// # Errors
-/// Read errors other than the file being gone.
+/// Read errors other than a file being gone.
 fn read_generation(
-    file: &Path,
-    ino: Option<u64>,
-    index_ino: Option<u64>,
+    log: &Path,
+    gen: &Gen,
+    view: &View,
 ) -> Result<Option<(Held, Vec<Run>)>, FollowError> {
-    let index = rotate::index_of(file);
-    let unmoved = || inode(file) == ino && inode(&index) == index_ino;
-    if !unmoved() {
-        return Ok(None);
-    }
-    let named_by = if index_ino.is_some() { &index } else { file };
-    let read = File::open(named_by)
-        .and_then(|f| Held::new(f, index_ino.is_some()))
-        .and_then(|held| Ok((held, read_runs(file)?)));
-    match read {
-        Ok((held, runs)) if Some(held.ino()) == index_ino.or(ino) && unmoved() => {
-            Ok(Some((held, runs)))
-        }
+    let open = |path: &Path, ino: u64| match File::open(path) {
+        Ok(f) if fd_inode(&f) == Some(ino) => Ok(Some(f)),
         Ok(_) => Ok(None),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(FollowError::Read {
-            path: file.to_path_buf(),
+            path: path.to_path_buf(),
             source,
         }),
+    };
+    let data_path = gen.data_path(log);
+    let Some(data) = open(&data_path, gen.data)? else {
+        return Ok(None);
+    };
+    let index = match (gen.index, gen.index_path(log)) {
+        (Some((_, ino)), Some(path)) => match open(&path, ino)? {
+            Some(f) => Some(f),
+            None => return Ok(None),
+        },
+        _ => None,
+    };
+    // Both opened while every file was where the view has it: they are the view's, and the
+    // view is what the log's files were at that instant.
+    if !view.unchanged(log) {
+        return Ok(None);
     }
+    let runs =
+        read_runs_from(&data, gen.gz, index.as_ref()).map_err(|source| FollowError::Read {
+            path: data_path,
+            source,
+        })?;
+    let held = match index {
+        Some(f) => Held::new(f, true),
+        None => Held::new(data, false),
+    }
+    .map_err(|source| FollowError::Read {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    Ok(Some((held, runs)))
 }
 
-/// Whether a listed file is the current one (the cursor's, by inode, or the current name).
-fn is_current(log: &Path, file: &Path, ino: Option<u64>, until: Option<u64>) -> bool {
-    (until.is_some() && ino == until) || file == log
+/// Inode of an open file.
+fn fd_inode(f: &File) -> Option<u64> {
+    std::os::unix::fs::MetadataExt::ino(&f.metadata().ok()?).into()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::cursor::inode;
     use super::*;
+    use crate::rotate;
     use crate::stream::Stream;
     use crate::writer::LogWriter;
 

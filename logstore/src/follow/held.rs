@@ -33,6 +33,11 @@ impl Held {
         self.ino
     }
 
+    /// Whether the inode is the generation's index (else its log).
+    pub fn is_index(&self) -> bool {
+        self.index
+    }
+
     /// Whether the generation is known to be deleted (past `max-file`, with every older one):
     /// its index has no name left. A log without index gives no answer (`false`): compressing
     /// it unlinks it too.

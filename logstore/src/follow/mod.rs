@@ -7,11 +7,13 @@
 //! - `cursor`: the current file, read incrementally, and whether it was rotated away.
 //! - `generations`: the rotated generations between the last file read and the current one.
 //! - `held`: the generation to resume after, held open.
+//! - `view`: the log's files at one instant, and the generations they hold.
 
 mod cursor;
 mod error;
 mod generations;
 mod held;
+mod view;
 
 pub use cursor::MAX_POLL_BYTES;
 pub use error::FollowError;
@@ -155,8 +157,19 @@ mod tests {
 
         /// Stores and shifts the current file; compresses the new `.1` when asked.
         fn rotate(&mut self, compress: bool) {
+            self.rotate_pausing(compress, |_| {});
+        }
+
+        /// [`Self::rotate`], calling `paused(i)` before each file operation `i` of the shift
+        /// and once after the last (`i` = the number of operations).
+        fn rotate_pausing(&mut self, compress: bool, mut paused: impl FnMut(usize)) {
             self.log.take().unwrap().store().unwrap();
-            rotate::shift(&self.path, self.max_file).unwrap();
+            let ops = rotate::shift_ops(&self.path, self.max_file);
+            for (i, op) in ops.iter().enumerate() {
+                paused(i);
+                op.apply().unwrap();
+            }
+            paused(ops.len());
             if compress {
                 rotate::compress(&rotate::numbered(&self.path, 1)).unwrap();
             }
@@ -255,5 +268,72 @@ mod tests {
         sink.rotate(false);
         sink.write([4]);
         assert_eq!(drain(&mut f), [2, 2, 3, 4]);
+    }
+
+    /// Runs of times `1..=5` in four files: `.3` (1, 2), `.2` (3), `.1` (4) and the current
+    /// one (5), `.gz` when `compress`; a follower that read 1 while `.3` was current; then
+    /// `polls` polls of it.
+    fn lagging(dir: &Path, compress: bool, polls: usize) -> (Sink, Follower, Vec<Run>) {
+        let mut sink = Sink::new(dir.join("c.log"), 6);
+        let mut f = Follower::new(&sink.path);
+        let mut runs = Vec::new();
+        sink.write([1]);
+        while f.poll(&mut runs).unwrap() == Progress::More {}
+        sink.write([2]);
+        for ts in 3..=5 {
+            sink.rotate(compress);
+            sink.write([ts]);
+        }
+        for _ in 0..polls {
+            f.poll(&mut runs).unwrap();
+        }
+        (sink, f, runs)
+    }
+
+    /// Polls until caught up (an error fails the test).
+    fn drain_into(f: &mut Follower, runs: &mut Vec<Run>) {
+        while f.poll(runs).unwrap() == Progress::More {}
+    }
+
+    fn times(runs: &[Run]) -> Vec<u64> {
+        runs.iter().map(|r| r.timestamp_ns).collect()
+    }
+
+    #[test]
+    fn a_shift_paused_at_any_step_hides_and_repeats_nothing() {
+        // Every state a reader can find the files in during a shift, for followers at every
+        // point of their catching up (and one starting there): each reads every run once.
+        let ops = rotate::shift_ops(Path::new("c.log"), 6).len();
+        for compress in [false, true] {
+            for polls in 0..=5 {
+                for pause in 0..=ops {
+                    for drain_then in [false, true] {
+                        let dir = tempfile::tempdir().unwrap();
+                        let (mut sink, mut f, mut runs) = lagging(dir.path(), compress, polls);
+                        let mut late = Follower::new(&sink.path);
+                        let mut late_runs = Vec::new();
+                        sink.rotate_pausing(compress, |i| {
+                            if i == pause {
+                                if drain_then {
+                                    drain_into(&mut f, &mut runs);
+                                } else {
+                                    f.poll(&mut runs).unwrap();
+                                }
+                                drain_into(&mut late, &mut late_runs);
+                            }
+                        });
+                        sink.write([6]);
+                        drain_into(&mut f, &mut runs);
+                        drain_into(&mut late, &mut late_runs);
+                        let case = format!(
+                            "compress {compress}, {polls} polls, paused before op {pause}, \
+                             drained {drain_then}"
+                        );
+                        assert_eq!(times(&runs), [1, 2, 3, 4, 5, 6], "{case}");
+                        assert_eq!(times(&late_runs), [1, 2, 3, 4, 5, 6], "late: {case}");
+                    }
+                }
+            }
+        }
     }
 }
