@@ -249,7 +249,7 @@ fn an_existing_foreign_rootfs_works_as_the_container_layer() {
     );
     let out = sup.engine(&[
         "run",
-        "debian",
+        "debian2",
         root.to_str().unwrap(),
         "touch /etc/written",
     ]);

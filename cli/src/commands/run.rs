@@ -7,7 +7,7 @@ use crate::args::RunArgs;
 use crate::client::Client;
 use crate::logs::view::ViewOptions;
 use anyhow::Result;
-use proto::api::{Request, DEFAULT_STOP_GRACE_MS};
+use proto::api::{ContainerInfo, Reason, Request, DEFAULT_STOP_GRACE_MS};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::path::{Path, PathBuf};
@@ -65,10 +65,72 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
         }
     }
     let info = watch.end()?;
+    if let Some(note) = end_note(&info) {
+        eprintln!("{note}");
+    }
     handle.close();
     let _ = forwarder.join();
     if args.rm {
         Client::connect(socket)?.container(Request::Remove { id })?;
     }
     Ok(info.exit_status.unwrap_or(1))
+}
+
+/// The line `run` prints on stderr when the container's end needs telling beyond its status:
+/// `killed: hard limit of <bytes> bytes exceeded (rss <bytes> bytes)` for a hard-limit kill
+/// (the record, which says so too, may be gone with `--rm`).
+fn end_note(info: &ContainerInfo) -> Option<String> {
+    if info.reason != Some(Reason::HardLimitKilled) {
+        return None;
+    }
+    let rss = info
+        .rss_bytes
+        .map(|r| format!(" (rss {r} bytes)"))
+        .unwrap_or_default();
+    Some(format!(
+        "killed: hard limit of {} bytes exceeded{rss}",
+        info.hard_limit_bytes
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::api::{Command, ContainerState};
+
+    fn ended(reason: Reason, rss_bytes: Option<u64>) -> ContainerInfo {
+        ContainerInfo {
+            id: "a".into(),
+            pid: 1,
+            state: ContainerState::Killed,
+            reason: Some(reason),
+            started_at_ms: 0,
+            ended_at_ms: Some(1),
+            soft_limit_bytes: 1,
+            hard_limit_bytes: 32 << 20,
+            rss_bytes,
+            log_path: "/l".into(),
+            rootfs: "/r".into(),
+            command: Command::Shell("true".into()),
+            exit_status: Some(137),
+            dropped: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_hard_limit_kill_is_told_with_the_limit() {
+        let note = end_note(&ended(Reason::HardLimitKilled, Some(40 << 20)));
+        assert_eq!(
+            note.as_deref(),
+            Some("killed: hard limit of 33554432 bytes exceeded (rss 41943040 bytes)")
+        );
+        let note = end_note(&ended(Reason::HardLimitKilled, None)).unwrap();
+        assert_eq!(note, "killed: hard limit of 33554432 bytes exceeded");
+    }
+
+    #[test]
+    fn other_ends_are_told_by_the_status_alone() {
+        assert_eq!(end_note(&ended(Reason::Exit(137), None)), None);
+        assert_eq!(end_note(&ended(Reason::Stopped, None)), None);
+    }
 }

@@ -108,7 +108,7 @@ impl Records {
             .find(|c| c.is_live() && c.rootfs_key == key)
     }
 
-    /// Inserts a record, replacing an ended one with the same id.
+    /// Inserts a record (the core admits no start whose id names a record).
     pub fn insert(&mut self, c: Container) {
         self.by_id.insert(c.info.id.clone(), c);
     }

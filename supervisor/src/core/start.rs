@@ -29,7 +29,7 @@ fn invalid(message: String) -> Refusal {
 }
 
 /// Checks what needs no filesystem: the supervisor's state, id, limits, nice, command, path
-/// syntax, `--log-opt` syntax, and an id conflict with a live or starting container.
+/// syntax, `--log-opt` syntax, and an id that names any record or start (see [`id_taken`]).
 fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Refusal> {
     if w.shutting_down {
         return Err((
@@ -54,12 +54,8 @@ fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Re
     }
     let sinks = proto::router::apply_log_opts(&w.cfg.default_sinks, &spec.log_opts)
         .map_err(|e| invalid(format!("--log-opt: {e}")))?;
-    let live = w.records.get(&spec.id).is_some_and(|c| c.is_live());
-    if live || w.starts.by_container(&spec.id).is_some() {
-        return Err((
-            ErrorCode::Conflict,
-            format!("container {} already exists and is running", spec.id),
-        ));
+    if let Some(refusal) = id_taken(w, &spec.id) {
+        return Err(refusal);
     }
     if w.starts.checks_in_flight >= w.cfg.max_rootfs_checks {
         return Err((
@@ -72,6 +68,24 @@ fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Re
         ));
     }
     Ok(sinks)
+}
+
+/// Refuses an id that names any record (starting, running, ended, or its log files being
+/// removed) until `rm` has removed it, as Docker does: a new container would otherwise
+/// replace an ended one and its log.
+fn id_taken(w: &World, id: &str) -> Option<Refusal> {
+    let state = match w.records.get(id) {
+        Some(c) => c.info.state.as_str(),
+        None if w.starts.by_container(id).is_some() => "starting",
+        None if w.removing.iter().any(|(_, i)| i.id == id) => "being removed",
+        None => return None,
+    };
+    Some((
+        ErrorCode::Conflict,
+        format!(
+            "container {id} already exists ({state}): remove it first with `engine rm -f {id}`"
+        ),
+    ))
 }
 
 /// A `Start` request: admitted starts have their rootfs checked; others are answered now.

@@ -115,9 +115,37 @@ fn ids_and_rootfs_are_taken_by_pending_starts_and_live_containers() {
     let (conn_c, c) = t.begin(spec("c", "/roots/a"));
     let effects = t.checked(c, "/roots/a");
     assert_eq!(error_of(answer_to(conn_c, &effects)).0, ErrorCode::Conflict);
-    // An ended container's id and rootfs are free again.
+    // An ended container's rootfs is free again; its id only once `rm` removed it.
     t.exit(42, InitExit::Code(0));
     t.drained("a");
+    t.running("b", 43);
+}
+
+#[test]
+fn an_ended_record_holds_its_id_until_rm_removes_it() {
+    let mut t = T::new();
+    t.running("a", 42);
+    t.exit(42, InitExit::Code(0));
+    t.drained("a");
+    let (conn, effects) = t.request(Request::Start(spec("a", "/roots/other")));
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(msg.contains("container a already exists (exited)"), "{msg}");
+    assert!(msg.contains("engine rm"), "{msg}");
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::CheckRootfs { .. })));
+    // The record is untouched.
+    assert_eq!(t.info("a").pid, 42);
+    // While its log files are being removed the id is still taken.
+    let (rm, _) = t.request(Request::Remove { id: "a".into() });
+    let (conn, effects) = t.request(Request::Start(spec("a", "/roots/other")));
+    assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
+    t.on(Input::LogsRemoved {
+        conn: rm,
+        id: "a".into(),
+        result: Ok(()),
+    });
     t.running("a", 43);
 }
 
