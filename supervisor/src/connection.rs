@@ -36,6 +36,8 @@ pub struct Connection {
     pub close_after_flush: bool,
     /// The peer closed its side.
     pub peer_closed: bool,
+    /// Writing failed (EPIPE: the peer is gone): nothing more can be answered.
+    pub broken: bool,
 }
 
 impl Connection {
@@ -48,6 +50,7 @@ impl Connection {
             pending: None,
             close_after_flush: false,
             peer_closed: false,
+            broken: false,
         }
     }
 
@@ -85,7 +88,9 @@ impl Connection {
                 tracing::error!(error = %e, "cannot encode the error answer either");
             }
         }
-        let _ = self.flush();
+        if self.flush().is_err() {
+            self.broken = true;
+        }
     }
 
     /// Writes queued bytes until the socket would block.
@@ -101,9 +106,43 @@ impl Connection {
         self.writer.queued() > 0
     }
 
-    /// Whether the connection is finished and can be dropped.
+    /// Whether the connection is finished and can be dropped (once its request in flight, if
+    /// any, is answered).
     pub fn is_done(&self) -> bool {
         !self.has_output()
             && (self.close_after_flush || (self.peer_closed && self.pending.is_none()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::api::ErrorCode;
+
+    fn pair() -> (Connection, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (Connection::new(mio::net::UnixStream::from_std(a)), b)
+    }
+
+    #[test]
+    fn an_answer_to_a_gone_peer_breaks_the_connection() {
+        let (mut c, peer) = pair();
+        c.respond(&Response::error(ErrorCode::Internal, "x"));
+        assert!(!c.broken);
+        drop(peer);
+        c.respond(&Response::error(ErrorCode::Internal, "y"));
+        assert!(c.broken);
+    }
+
+    #[test]
+    fn a_half_closed_peer_is_done_only_without_output() {
+        let (mut c, peer) = pair();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        c.fill().unwrap();
+        assert!(c.peer_closed && c.is_done());
+        c.respond(&Response::error(ErrorCode::Internal, "x"));
+        // Sent at once: the peer can still read.
+        assert!(!c.broken && c.is_done());
     }
 }

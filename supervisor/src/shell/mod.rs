@@ -183,7 +183,10 @@ impl Supervisor {
                     Token(t) if t >= READY_BASE => {
                         self.driver.on_ready(StartId((t - READY_BASE) as u64))
                     }
-                    Token(t) => self.on_connection(t - CONN_BASE),
+                    // HUP: the peer closed both directions (a half-close is only RDHUP).
+                    Token(t) => {
+                        self.on_connection(t - CONN_BASE, ev.is_write_closed() || ev.is_error())
+                    }
                 }
             }
             self.driver.feed(Input::Tick);
@@ -266,11 +269,14 @@ impl Supervisor {
         }
     }
 
-    fn on_connection(&mut self, key: usize) {
+    /// A connection is readable or writable; `gone` when its peer has closed it entirely (or
+    /// it failed): nothing more can be answered, so it is dropped at once, even with a request
+    /// in flight (the core forgets what waited on it).
+    fn on_connection(&mut self, key: usize, gone: bool) {
         let Some((_, conn)) = self.conns.get_mut(key) else {
             return;
         };
-        let ok = conn.fill().is_ok() && conn.flush().is_ok();
+        let ok = !gone && conn.fill().is_ok() && conn.flush().is_ok();
         if !ok {
             self.drop_connection(key);
         }
@@ -327,8 +333,11 @@ impl Supervisor {
                     }
                 }
             }
-            let done = self.conns.get(key).is_some_and(|(_, c)| c.is_done());
-            if done && !self.awaiting.contains(&key) {
+            let (done, broken) = self
+                .conns
+                .get(key)
+                .map_or((false, false), |(_, c)| (c.is_done(), c.broken));
+            if broken || (done && !self.awaiting.contains(&key)) {
                 self.drop_connection(key);
             }
         }
