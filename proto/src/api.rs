@@ -91,6 +91,11 @@ pub struct StartSpec {
     /// supervisor's defaults.
     #[serde(default)]
     pub log_opts: Vec<String>,
+    /// Remove the record and its log files once the container has ended and the connection
+    /// that sent this `Start` is closed (`run --rm`: its client reads the log to the end
+    /// first); `false` when absent.
+    #[serde(default)]
+    pub remove_on_exit: bool,
 }
 
 /// The workload of a container.
@@ -286,6 +291,7 @@ mod tests {
             hard_limit_bytes: DEFAULT_HARD_LIMIT_BYTES,
             nice: 0,
             log_opts: vec![],
+            remove_on_exit: true,
         }));
         let bytes = frame::encode(&req).unwrap();
         let back: RequestFrame = frame::decode(&bytes[frame::HEADER_LEN..]).unwrap();

@@ -3,6 +3,7 @@
 //! leave leave nothing behind, `run` forwards signals as themselves.
 
 use harness::{stderr, stdout, wait_for, TestSupervisor};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
@@ -81,4 +82,59 @@ fn run_rm_of_a_hog_tells_why_it_was_killed() {
     );
     let gone = wait_for(Duration::from_secs(5), || sup.ps().is_empty().then_some(()));
     assert!(gone.is_some(), "{:?}", sup.ps());
+}
+
+/// `engine run --rm` of a `sleep 2`, killed with `signal` while it waits: the supervisor
+/// removes the record and the log once the container has ended.
+fn run_rm_client_killed_by(signal: i32, id: &str) {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs(id);
+    let mut client = sup
+        .cmd(&[
+            "run",
+            "--rm",
+            id,
+            root.to_str().unwrap(),
+            "echo out; sleep 2",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let running = wait_for(Duration::from_secs(10), || {
+        (!sup.log_bytes(id).is_empty()).then_some(())
+    });
+    assert!(running.is_some(), "{:?}", sup.ps());
+    // SAFETY: kill(2) on our own child's PID; no memory is involved.
+    unsafe { libc::kill(client.id() as i32, signal) };
+    let _ = client.wait();
+    let log = sup.state_dir.join(format!("logs/{id}.log"));
+    assert!(log.exists());
+    let gone = wait_for(Duration::from_secs(10), || {
+        (sup.ps().is_empty() && !log.exists()).then_some(())
+    });
+    assert!(gone.is_some(), "{:?} {}", sup.ps(), log.exists());
+}
+
+#[test]
+fn run_rm_is_held_by_the_supervisor_when_the_client_is_killed() {
+    run_rm_client_killed_by(libc::SIGKILL, "rmkill");
+}
+
+#[test]
+fn run_rm_is_held_by_the_supervisor_when_the_client_is_hung_up() {
+    run_rm_client_killed_by(libc::SIGHUP, "rmhup");
+}
+
+#[test]
+fn run_rm_shows_all_output_then_removes() {
+    let sup = TestSupervisor::start();
+    let out = sup.run_container("rmall", "seq 1 20000; echo last >&2", &["--rm"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 20000);
+    assert_eq!(stdout(&out).lines().last(), Some("20000"));
+    assert_eq!(stderr(&out), "last\n");
+    let gone = wait_for(Duration::from_secs(5), || sup.ps().is_empty().then_some(()));
+    assert!(gone.is_some(), "{:?}", sup.ps());
+    assert!(!sup.state_dir.join("logs/rmall.log").exists());
 }

@@ -17,7 +17,10 @@ use std::path::{Path, PathBuf};
 /// # Errors
 /// Invalid arguments, the supervisor's refusal, or a lost connection.
 pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
-    let spec = super::start::spec(&args.start)?;
+    let mut spec = super::start::spec(&args.start)?;
+    // The supervisor removes the record and log once the container has ended and this
+    // client's connection is closed, whatever becomes of this process.
+    spec.remove_on_exit = args.rm;
     let id = spec.id.clone();
     // Catch the signals before the container exists, so none is missed.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
@@ -70,9 +73,6 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
     }
     handle.close();
     let _ = forwarder.join();
-    if args.rm {
-        Client::connect(socket)?.container(Request::Remove { id })?;
-    }
     Ok(info.exit_status.unwrap_or(1))
 }
 

@@ -71,9 +71,7 @@ impl Core {
                     tracing::debug!(pid, "reaped unknown child");
                 }
             }
-            Input::LogsRemoved { conn, id, result } => {
-                requests::on_logs_removed(w, conn, &id, result)
-            }
+            Input::LogsRemoved { id, result } => requests::on_logs_removed(w, &id, result),
             Input::Router(msg) => router::on_message(w, msg),
             Input::RouterClosed => router::on_closed(w),
             Input::RouterExited => router::on_exited(w),

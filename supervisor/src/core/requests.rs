@@ -1,7 +1,6 @@
 //! The client requests: each is answered now, or later (a start, `wait`, `stop`, `rm`).
 //! Nothing a client sends can end the supervisor.
 
-use crate::core::effect::Effect;
 use crate::core::ending;
 use crate::core::input::ConnId;
 use crate::core::start;
@@ -107,45 +106,53 @@ fn remove(w: &mut World, conn: ConnId, id: &str) {
         }
         Some(_) => {}
     }
-    let c = w.records.remove(id).expect("looked up above");
-    w.out.push(Effect::RemoveLogs {
-        conn,
-        id: id.to_string(),
-        log_path: c.info.log_path.clone().into(),
-    });
-    w.removing.push((conn, c.info));
+    w.remove_record(Some(conn), id);
 }
 
-/// The log files of a removed container are gone (or not).
-pub fn on_logs_removed(w: &mut World, conn: ConnId, id: &str, result: std::io::Result<()>) {
-    let Some(at) = w
-        .removing
-        .iter()
-        .position(|(c, i)| *c == conn && i.id == id)
-    else {
+/// The log files of a removed container are gone (or not); the `rm` that asked, if any and
+/// still there, is answered.
+pub fn on_logs_removed(w: &mut World, id: &str, result: std::io::Result<()>) {
+    let Some(at) = w.removing.iter().position(|(_, i)| i.id == id) else {
         return;
     };
-    let (_, info) = w.removing.remove(at);
-    match result {
+    let (conn, info) = w.removing.remove(at);
+    let answer = match result {
         Ok(()) => {
             tracing::info!(container = %id, "container removed");
-            w.answer(conn, Response::Container(info));
+            Response::Container(info)
         }
         Err(e) => {
             // The record is gone either way; the files can be removed by hand.
             tracing::warn!(container = %id, error = %e, "cannot remove log files");
-            w.error(
-                conn,
+            Response::error(
                 ErrorCode::Internal,
                 format!("removed {id}, but not its log {}: {e}", info.log_path),
-            );
+            )
         }
+    };
+    if let Some(conn) = conn {
+        w.answer(conn, answer);
     }
 }
 
-/// A connection is gone: drop what waited on it.
+/// A connection is gone: drop what waited on it; `run --rm` records it started are removed
+/// once ended.
 pub fn forget_conn(w: &mut World, conn: ConnId) {
     w.waits.retain(|(c, _)| *c != conn);
-    w.removing.retain(|(c, _)| *c != conn);
+    for (c, _) in &mut w.removing {
+        if *c == Some(conn) {
+            *c = None;
+        }
+    }
+    let mut due = Vec::new();
+    for c in w.records.owned_by(conn) {
+        c.owner = None;
+        if c.due_for_removal() {
+            due.push(c.info.id.clone());
+        }
+    }
+    for id in due {
+        w.remove_record(None, &id);
+    }
     start::forget_conn(w, conn);
 }

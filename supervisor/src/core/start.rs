@@ -326,6 +326,8 @@ fn become_container(w: &mut World, start: StartId) {
         p.sinks.clone(),
     );
     record.init_exit = p.exit;
+    record.remove_on_exit = p.spec.remove_on_exit;
+    record.owner = p.conn.filter(|_| p.spec.remove_on_exit);
     tracing::info!(container = %id, pid, "container started");
     if let Some(conn) = p.conn {
         w.answer(conn, Response::Container(info));

@@ -130,6 +130,7 @@ fn start(id: &str) -> Input {
             hard_limit_bytes: 2,
             nice: 0,
             log_opts: Vec::new(),
+            remove_on_exit: false,
         })),
     }
 }

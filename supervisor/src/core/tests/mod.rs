@@ -43,6 +43,7 @@ fn spec(id: &str, rootfs: &str) -> StartSpec {
         hard_limit_bytes: DEFAULT_HARD_LIMIT_BYTES,
         nice: 0,
         log_opts: Vec::new(),
+        remove_on_exit: false,
     }
 }
 

@@ -138,11 +138,10 @@ fn an_ended_record_holds_its_id_until_rm_removes_it() {
     // The record is untouched.
     assert_eq!(t.info("a").pid, 42);
     // While its log files are being removed the id is still taken.
-    let (rm, _) = t.request(Request::Remove { id: "a".into() });
+    t.request(Request::Remove { id: "a".into() });
     let (conn, effects) = t.request(Request::Start(spec("a", "/roots/other")));
     assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
     t.on(Input::LogsRemoved {
-        conn: rm,
         id: "a".into(),
         result: Ok(()),
     });
