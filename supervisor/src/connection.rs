@@ -6,6 +6,15 @@ use proto::api::{RequestFrame, Response};
 use proto::frame::channel::{Fill, FrameReader, FrameWriter};
 use proto::frame::{self, FrameError};
 use std::io;
+use std::time::{Duration, Instant};
+
+/// Bytes of answers queued for one client above which its next requests are not read (its
+/// own socket buffer then pushes back on it): 256 KiB, a few `ps` answers of hundreds of
+/// containers. One answer may still exceed it (up to [`frame::MAX_RESPONSE_LEN`]).
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
+/// How long a connection's queue may stay above [`MAX_QUEUED_BYTES`] (its client does not
+/// read) before the connection is dropped, in ms: 10 s.
+pub const STALL_TIMEOUT_MS: u64 = 10_000;
 
 /// A request whose answer comes later: the container has not ended yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +47,8 @@ pub struct Connection {
     pub peer_closed: bool,
     /// Writing failed (EPIPE: the peer is gone): nothing more can be answered.
     pub broken: bool,
+    /// Since when its queue is above [`MAX_QUEUED_BYTES`], if it is.
+    full_since: Option<Instant>,
 }
 
 impl Connection {
@@ -51,6 +62,7 @@ impl Connection {
             close_after_flush: false,
             peer_closed: false,
             broken: false,
+            full_since: None,
         }
     }
 
@@ -65,9 +77,10 @@ impl Connection {
         Ok(())
     }
 
-    /// The next complete request, unless one is pending or the stream is broken.
+    /// The next complete request, unless one is pending, the stream is broken, or too many
+    /// answers are queued ([`Connection::is_full`]).
     pub fn next_request(&mut self) -> Option<Incoming> {
-        if self.pending.is_some() || self.close_after_flush {
+        if self.pending.is_some() || self.close_after_flush || self.is_full() {
             return None;
         }
         self.reader.next_frame().map(|frame| match frame {
@@ -98,7 +111,24 @@ impl Connection {
     /// # Errors
     /// An I/O error other than `WouldBlock`.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush(&mut self.stream)
+        let r = self.writer.flush(&mut self.stream);
+        self.full_since = match (self.is_full(), self.full_since) {
+            (false, _) => None,
+            (true, since) => Some(since.unwrap_or_else(Instant::now)),
+        };
+        r
+    }
+
+    /// Whether more than [`MAX_QUEUED_BYTES`] of answers wait for the client to read them.
+    pub fn is_full(&self) -> bool {
+        self.writer.queued() > MAX_QUEUED_BYTES
+    }
+
+    /// When the connection is dropped if its client still does not read: [`STALL_TIMEOUT_MS`]
+    /// after its queue went above [`MAX_QUEUED_BYTES`].
+    pub fn stall_deadline(&self) -> Option<Instant> {
+        self.full_since
+            .map(|t| t + Duration::from_millis(STALL_TIMEOUT_MS))
     }
 
     /// Whether bytes are still queued for the peer.

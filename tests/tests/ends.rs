@@ -3,6 +3,9 @@
 //! leave leave nothing behind, `run` forwards signals as themselves.
 
 use harness::{stderr, stdout, wait_for, TestSupervisor};
+use proto::api::{Request, RequestFrame, Response};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -137,4 +140,158 @@ fn run_rm_shows_all_output_then_removes() {
     let gone = wait_for(Duration::from_secs(5), || sup.ps().is_empty().then_some(()));
     assert!(gone.is_some(), "{:?}", sup.ps());
     assert!(!sup.state_dir.join("logs/rmall.log").exists());
+}
+
+/// The supervisor's fds, but the memory monitor's (`/proc/<pid>/statm` of container
+/// processes, opened as it finds them).
+fn fd_count(pid: i32) -> usize {
+    fd_links(pid)
+        .iter()
+        .filter(|l| !(l.starts_with("/proc/") && l.ends_with("/statm")))
+        .count()
+}
+
+/// What the process's fds point at (for failure messages).
+fn fd_links(pid: i32) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn frame_of(request: Request) -> Vec<u8> {
+    proto::frame::encode(&RequestFrame::new(request)).expect("encode")
+}
+
+#[test]
+fn clients_that_leave_leave_no_connection_behind() {
+    let sup = TestSupervisor::start();
+    sup.start_container("long", "exec sleep 100");
+    let pid = sup.pid();
+    for _ in 0..50 {
+        sup.ps();
+    }
+    let (fds0, rss0, links0) = (fd_count(pid), rss_kib(pid), fd_links(pid));
+    // 100 `logs -f` clients waiting for the container's end, killed while they wait.
+    let mut waiting: Vec<_> = (0..100)
+        .map(|_| {
+            sup.cmd(&["logs", "-f", "long"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("logs -f")
+        })
+        .collect();
+    let all_in = wait_for(Duration::from_secs(20), || {
+        (fd_count(pid) >= fds0 + 100).then_some(())
+    });
+    assert!(all_in.is_some(), "{} fds", fd_count(pid));
+    for c in &mut waiting {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    // 1,000 clients that send `Ps` (and a `Wait`) and close before reading.
+    let ps = frame_of(Request::Ps);
+    let wait = frame_of(Request::Wait { id: "long".into() });
+    for i in 0..1000 {
+        let mut s = UnixStream::connect(&sup.socket).expect("connect");
+        s.write_all(if i % 2 == 0 { &ps } else { &wait })
+            .expect("send");
+    }
+    let back = wait_for(Duration::from_secs(2), || {
+        (fd_count(pid) <= fds0).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "fds {} > {fds0}: {:?} then {:?}",
+        fd_count(pid),
+        links0,
+        fd_links(pid)
+    );
+    let rss = rss_kib(pid);
+    assert!(rss < rss0 + 8 * 1024, "rss {rss} KiB vs {rss0} KiB");
+    assert_eq!(sup.info("long").state, proto::api::ContainerState::Running);
+}
+
+#[test]
+fn a_client_that_never_reads_is_bounded_then_dropped() {
+    let sup = TestSupervisor::start();
+    for i in 0..20 {
+        sup.start_container(&format!("c{i}"), "exec sleep 100");
+    }
+    let pid = sup.pid();
+    let (fds0, rss0, links0) = (fd_count(pid), rss_kib(pid), fd_links(pid));
+    // 200,000 pipelined `Ps` (about 1 GiB of answers), never read.
+    let mut s = UnixStream::connect(&sup.socket).expect("connect");
+    s.set_nonblocking(true).unwrap();
+    let frames: Vec<u8> = frame_of(Request::Ps).repeat(200_000);
+    let mut sent = 0;
+    let until = std::time::Instant::now() + Duration::from_secs(3);
+    while sent < frames.len() && std::time::Instant::now() < until {
+        match s.write(&frames[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Others are still served, and the supervisor does not queue without bound.
+    let answer = sup.request_within(Request::Ps, Duration::from_secs(2));
+    assert!(matches!(answer, Some(Response::Containers(v)) if v.len() == 20));
+    let rss = rss_kib(pid);
+    assert!(rss < rss0 + 32 * 1024, "rss {rss} KiB vs {rss0} KiB");
+    // It is dropped once its queue has stayed full past the deadline.
+    let dropped = wait_for(Duration::from_secs(15), || {
+        (fd_count(pid) <= fds0).then_some(())
+    });
+    assert!(
+        dropped.is_some(),
+        "fds {} > {fds0}: {:?} then {:?}",
+        fd_count(pid),
+        links0,
+        fd_links(pid)
+    );
+}
+
+#[test]
+fn connections_beyond_the_bound_get_a_clear_error() {
+    let sup = TestSupervisor::start();
+    let mut held = Vec::new();
+    // `supervisor::shell::MAX_CONNECTIONS`.
+    for _ in 0..512 {
+        held.push(UnixStream::connect(&sup.socket).expect("connect"));
+    }
+    // Accepted in order: one more is refused once the others are in.
+    let refused = wait_for(Duration::from_secs(10), || {
+        let mut s = UnixStream::connect(&sup.socket).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        match proto::frame::read_frame::<_, Response>(&mut s) {
+            Ok(Some(Response::Error(e))) => Some(e.message),
+            _ => None,
+        }
+    });
+    let message = refused.expect("no refusal");
+    assert!(message.contains("connections already"), "{message}");
+    drop(held);
+    let ok = wait_for(Duration::from_secs(5), || {
+        sup.request_within(Request::Ps, Duration::from_secs(1))
+    });
+    assert!(ok.is_some());
 }

@@ -11,7 +11,7 @@ pub mod os;
 mod tests;
 
 use crate::config::SupervisorConfig;
-use crate::connection::{Connection, Incoming};
+use crate::connection::{Connection, Incoming, MAX_QUEUED_BYTES};
 use crate::core::{ConnId, Core, CoreConfig, Input, StartId};
 use crate::listener;
 use crate::monitor::{self, MonitorEvent};
@@ -38,6 +38,10 @@ const ROUTER: Token = Token(3);
 const CONN_BASE: usize = 16;
 /// Token of a ready pipe: this plus the start's number (connections stay far below).
 const READY_BASE: usize = 1 << 40;
+/// Client connections served at once; one more is answered with an error and closed. Each
+/// holds a socket and at most ~1 MiB of unread requests plus [`MAX_QUEUED_BYTES`] of
+/// answers (and one answer beyond).
+pub const MAX_CONNECTIONS: usize = 512;
 
 /// The running supervisor: the poller, its sources and the driver.
 pub struct Supervisor {
@@ -164,9 +168,16 @@ impl Supervisor {
     pub fn run(mut self) -> Result<(), SupervisorError> {
         let mut events = Events::with_capacity(256);
         while !self.driver.exiting() {
+            let stalls = self
+                .conns
+                .iter()
+                .filter_map(|(_, (_, c))| c.stall_deadline());
             let timeout = self
                 .driver
                 .next_deadline()
+                .into_iter()
+                .chain(stalls)
+                .min()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -192,6 +203,7 @@ impl Supervisor {
             self.driver.feed(Input::Tick);
             self.deliver_answers();
             while self.serve_connections() {}
+            self.drop_stalled();
         }
         self.finish();
         Ok(())
@@ -244,6 +256,21 @@ impl Supervisor {
                         ));
                         continue;
                     }
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        tracing::warn!(
+                            max = MAX_CONNECTIONS,
+                            "refusing client: too many connections"
+                        );
+                        let mut c = Connection::new(stream);
+                        c.respond(&Response::error(
+                            ErrorCode::Internal,
+                            format!(
+                                "the supervisor serves {MAX_CONNECTIONS} connections already; \
+                                 try again later"
+                            ),
+                        ));
+                        continue;
+                    }
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     if let Err(e) = self.poll.registry().register(
@@ -276,8 +303,26 @@ impl Supervisor {
         let Some((_, conn)) = self.conns.get_mut(key) else {
             return;
         };
-        let ok = !gone && conn.fill().is_ok() && conn.flush().is_ok();
+        let ok = !gone && conn.flush().is_ok() && conn.fill().is_ok();
         if !ok {
+            self.drop_connection(key);
+        }
+    }
+
+    /// Drops every connection whose client has not read its answers for too long.
+    fn drop_stalled(&mut self) {
+        let now = Instant::now();
+        let stalled: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, (_, c))| c.stall_deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| k)
+            .collect();
+        for key in stalled {
+            tracing::warn!(
+                queued_over = MAX_QUEUED_BYTES,
+                "dropping a client that does not read its answers"
+            );
             self.drop_connection(key);
         }
     }
@@ -310,6 +355,7 @@ impl Supervisor {
         let mut served = false;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
+            let mut took = false;
             while !self.awaiting.contains(&key) {
                 let Some((id, c)) = self.conns.get_mut(key) else {
                     break;
@@ -319,6 +365,7 @@ impl Supervisor {
                     None => break,
                     Some(Incoming::Request(frame)) => {
                         served = true;
+                        took = true;
                         self.awaiting.insert(key);
                         self.driver.feed(Input::Request { conn: id, frame });
                         self.deliver_answers();
@@ -330,6 +377,15 @@ impl Supervisor {
                             format!("bad request: {e}"),
                         ));
                         c.close_after_flush = true;
+                    }
+                }
+            }
+            // Requests left in the socket (the reader stops at one frame's bound; a full
+            // queue paused it) are read now: edge-triggered readiness will not repeat.
+            if took {
+                if let Some((_, c)) = self.conns.get_mut(key) {
+                    if c.fill().is_err() {
+                        c.broken = true;
                     }
                 }
             }
