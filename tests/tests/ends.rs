@@ -214,6 +214,8 @@ fn clients_that_leave_leave_no_connection_behind() {
         s.write_all(if i % 2 == 0 { &ps } else { &wait })
             .expect("send");
     }
+    // Accepted after all of them (the backlog is in order): they have all been seen.
+    sup.ps();
     let back = wait_for(Duration::from_secs(2), || {
         (fd_count(pid) <= fds0).then_some(())
     });
@@ -236,6 +238,8 @@ fn a_client_that_never_reads_is_bounded_then_dropped() {
         sup.start_container(&format!("c{i}"), "exec sleep 100");
     }
     let pid = sup.pid();
+    // The last `start` client's hang-up is handled.
+    std::thread::sleep(Duration::from_millis(300));
     let (fds0, rss0, links0) = (fd_count(pid), rss_kib(pid), fd_links(pid));
     // 200,000 pipelined `Ps` (about 1 GiB of answers), never read.
     let mut s = UnixStream::connect(&sup.socket).expect("connect");
@@ -252,6 +256,7 @@ fn a_client_that_never_reads_is_bounded_then_dropped() {
             Err(e) => panic!("{e}"),
         }
     }
+    assert_eq!(fd_count(pid), fds0 + 1, "the client's connection is held");
     // Others are still served, and the supervisor does not queue without bound.
     let answer = sup.request_within(Request::Ps, Duration::from_secs(2));
     assert!(matches!(answer, Some(Response::Containers(v)) if v.len() == 20));

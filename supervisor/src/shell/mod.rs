@@ -257,6 +257,11 @@ impl Supervisor {
                         continue;
                     }
                     if self.conns.len() >= MAX_CONNECTIONS {
+                        // A burst of clients that already left: their hang-ups are not
+                        // handled yet.
+                        self.drop_hung_up();
+                    }
+                    if self.conns.len() >= MAX_CONNECTIONS {
                         tracing::warn!(
                             max = MAX_CONNECTIONS,
                             "refusing client: too many connections"
@@ -305,6 +310,35 @@ impl Supervisor {
         };
         let ok = !gone && conn.flush().is_ok() && conn.fill().is_ok();
         if !ok {
+            self.drop_connection(key);
+        }
+    }
+
+    /// Drops every connection whose peer has closed it entirely (one `poll(2)` over all of
+    /// them, not waiting), before their events are handled.
+    fn drop_hung_up(&mut self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let gone: Vec<usize> = {
+            let mut fds: Vec<PollFd> = self
+                .conns
+                .iter()
+                .map(|(_, (_, c))| PollFd::new(c.stream.as_fd(), PollFlags::empty()))
+                .collect();
+            if poll(&mut fds, PollTimeout::ZERO).is_err() {
+                return;
+            }
+            fds.iter()
+                .zip(&keys)
+                .filter(|(f, _)| {
+                    f.revents()
+                        .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+                })
+                .map(|(_, k)| *k)
+                .collect()
+        };
+        for key in gone {
             self.drop_connection(key);
         }
     }
