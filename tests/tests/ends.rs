@@ -300,3 +300,78 @@ fn connections_beyond_the_bound_get_a_clear_error() {
     });
     assert!(ok.is_some());
 }
+
+/// Waits until the container's log holds `line`.
+fn logged(sup: &TestSupervisor, id: &str, line: &str) -> bool {
+    wait_for(Duration::from_secs(10), || {
+        String::from_utf8_lossy(&sup.log_bytes(id))
+            .lines()
+            .any(|l| l == line)
+            .then_some(())
+    })
+    .is_some()
+}
+
+#[test]
+fn run_forwards_signals_as_themselves() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("traps");
+    let script = "for s in INT HUP QUIT USR1 USR2 WINCH; do trap \"echo got $s\" $s; done; \
+                  trap 'echo got TERM; exit 7' TERM; echo ready; \
+                  while true; do sleep 0.1; done";
+    let mut client = sup
+        .cmd(&["run", "traps", root.to_str().unwrap(), script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    assert!(logged(&sup, "traps", "ready"));
+    for (sig, name) in [
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGQUIT, "QUIT"),
+        (libc::SIGUSR1, "USR1"),
+        (libc::SIGUSR2, "USR2"),
+        (libc::SIGWINCH, "WINCH"),
+    ] {
+        // SAFETY: kill(2) on our own child's PID; no memory is involved.
+        unsafe { libc::kill(client.id() as i32, sig) };
+        assert!(logged(&sup, "traps", &format!("got {name}")), "{name}");
+    }
+    assert_eq!(sup.info("traps").state, proto::api::ContainerState::Running);
+    // SAFETY: as above.
+    unsafe { libc::kill(client.id() as i32, libc::SIGTERM) };
+    let status = wait_for(Duration::from_secs(10), || client.try_wait().unwrap());
+    assert_eq!(status.and_then(|s| s.code()), Some(7));
+    let info = sup.info("traps");
+    assert_eq!(info.reason, Some(proto::api::Reason::Exit(7)));
+    let mut out = String::new();
+    std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(out.ends_with("got WINCH\ngot TERM\n"), "{out}");
+}
+
+#[test]
+fn a_run_client_killed_outright_leaves_its_container_running() {
+    let sup = TestSupervisor::start();
+    let root = sup.rootfs("orphan");
+    let mut client = sup
+        .cmd(&[
+            "run",
+            "orphan",
+            root.to_str().unwrap(),
+            "echo up; exec sleep 100",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run");
+    assert!(logged(&sup, "orphan", "up"));
+    let _ = client.kill();
+    let _ = client.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sup.info("orphan").state,
+        proto::api::ContainerState::Running
+    );
+    let out = sup.engine(&["rm", "-f", "orphan"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -1,14 +1,16 @@
-//! `engine run`: start a container, wait for it to end, exit with its status. SIGINT and
-//! SIGTERM to this client are forwarded as a stop; it keeps waiting for the final status.
-//! While it waits it prints the container's output (stdout to stdout, stderr to stderr), as
-//! `docker run` does.
+//! `engine run`: start a container, wait for it to end, exit with its status. Signals to this
+//! client are forwarded to the container as themselves, as `docker run`'s signal proxy does
+//! (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH: the list container-init
+//! forwards); it keeps waiting for the final status. A SIGKILL to this client leaves the
+//! container running. While it waits it prints the container's output (stdout to stdout,
+//! stderr to stderr), as `docker run` does.
 
 use crate::args::RunArgs;
 use crate::client::Client;
 use crate::logs::view::ViewOptions;
 use anyhow::Result;
-use proto::api::{ContainerInfo, Reason, Request, DEFAULT_STOP_GRACE_MS};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use proto::api::{ContainerInfo, Reason, Request};
+use proto::init::FORWARDED_SIGNALS;
 use signal_hook::iterator::Signals;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +25,7 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
     spec.remove_on_exit = args.rm;
     let id = spec.id.clone();
     // Catch the signals before the container exists, so none is missed.
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut signals = Signals::new(FORWARDED_SIGNALS.map(|s| s as i32))?;
     let handle = signals.handle();
     let mut client = Client::connect(socket)?;
     let info = client.container(Request::Start(spec))?;
@@ -31,17 +33,27 @@ pub fn run(socket: &Path, args: &RunArgs) -> Result<i32> {
         let socket: PathBuf = socket.to_path_buf();
         let id = id.clone();
         std::thread::spawn(move || {
+            let mut client: Option<Client> = None;
             for sig in signals.forever() {
-                tracing::info!(signal = sig, container = %id, "forwarding as stop");
-                let stop = Request::Stop {
+                tracing::info!(signal = sig, container = %id, "forwarding");
+                let kill = Request::Kill {
                     id: id.clone(),
-                    grace_ms: DEFAULT_STOP_GRACE_MS,
+                    signal: sig,
                 };
-                // The answer comes when the container is gone; the main thread waits for it too.
-                std::thread::spawn({
-                    let socket = socket.clone();
-                    move || Client::connect(&socket).and_then(|mut c| c.call(stop))
-                });
+                // Answered at once; one connection serves every signal.
+                let sent = match client.as_mut() {
+                    Some(c) => c.call(kill),
+                    None => Client::connect(&socket).and_then(|mut c| {
+                        let r = c.call(kill);
+                        client = Some(c);
+                        r
+                    }),
+                };
+                if let Err(e) = sent {
+                    // The container may have just ended; `run` reports its status anyway.
+                    tracing::debug!(error = %e, signal = sig, "signal not forwarded");
+                    client = None;
+                }
             }
         })
     };

@@ -1,11 +1,14 @@
-//! The client requests: each is answered now, or later (a start, `wait`, `stop`, `rm`).
+//! The client requests: each is answered now (`ps`, `inspect`, `kill`), or later (a start,
+//! `wait`, `stop`, `rm`).
 //! Nothing a client sends can end the supervisor.
 
+use crate::core::effect::Effect;
 use crate::core::ending;
 use crate::core::input::ConnId;
 use crate::core::start;
 use crate::core::world::{not_found, World};
 use proto::api::{ContainerInfo, ErrorCode, Request, RequestFrame, Response, PROTOCOL_VERSION};
+use proto::init::FORWARDED_SIGNALS;
 use std::time::Duration;
 
 /// Handles one request from `conn`.
@@ -35,6 +38,7 @@ pub fn handle(w: &mut World, conn: ConnId, frame: RequestFrame) {
         }
         Request::Wait { id } => defer_until_ended(w, conn, &id),
         Request::Remove { id } => remove(w, conn, &id),
+        Request::Kill { id, signal } => kill(w, conn, &id, signal),
         Request::Stop { id, grace_ms } => {
             let grace = Duration::from_millis(grace_ms);
             match w
@@ -84,6 +88,42 @@ fn defer_until_ended(w: &mut World, conn: ConnId, id: &str) {
         }
         Some(_) => w.waits.push((conn, id.to_string())),
     }
+}
+
+/// Sends a forwardable signal to a running container's init (which passes it on to every
+/// process of the container); answers with the record at once.
+fn kill(w: &mut World, conn: ConnId, id: &str, signal: i32) {
+    let Some(sig) = FORWARDED_SIGNALS.into_iter().find(|s| *s as i32 == signal) else {
+        return w.error(
+            conn,
+            ErrorCode::InvalidArgument,
+            format!(
+                "signal {signal} cannot be sent to a container (only SIGTERM, SIGINT, SIGHUP, \
+                 SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH; `engine stop` ends one)"
+            ),
+        );
+    };
+    if starting(w, id).is_some() {
+        return w.error(
+            conn,
+            ErrorCode::Conflict,
+            format!("container {id} is starting: it cannot be signalled yet"),
+        );
+    }
+    let (pid, info) = match w.records.get(id) {
+        None => return w.answer(conn, not_found(id)),
+        Some(c) if !c.is_live() || c.init_exit.is_some() => {
+            return w.error(
+                conn,
+                ErrorCode::Conflict,
+                format!("container {id} is not running"),
+            )
+        }
+        Some(c) => (c.info.pid, c.info.clone()),
+    };
+    tracing::info!(container = %id, signal = %sig, "forwarding a signal");
+    w.out.push(Effect::Kill { pid, signal: sig });
+    w.answer(conn, Response::Container(info));
 }
 
 /// Forgets an ended container and has its log files deleted; refuses a live one.

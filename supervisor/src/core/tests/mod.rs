@@ -2,6 +2,7 @@
 //! a fixed instant plus the milliseconds each test gives.
 
 mod ending;
+mod kill;
 mod router;
 mod shutdown;
 mod start;
