@@ -87,9 +87,9 @@ fn run_rm_of_a_hog_tells_why_it_was_killed() {
     assert!(gone.is_some(), "{:?}", sup.ps());
 }
 
-/// `engine run --rm` of a `sleep 2`, killed with `signal` while it waits: the supervisor
-/// removes the record and the log once the container has ended.
-fn run_rm_client_killed_by(signal: i32, id: &str) {
+/// `engine run --rm` of a `sleep 2`, sent `signal` while it waits: the supervisor removes the
+/// record and the log once the container has ended. Returns the client's exit status.
+fn run_rm_client_signalled(signal: i32, id: &str) -> std::process::ExitStatus {
     let sup = TestSupervisor::start();
     let root = sup.rootfs(id);
     let mut client = sup
@@ -110,23 +110,29 @@ fn run_rm_client_killed_by(signal: i32, id: &str) {
     assert!(running.is_some(), "{:?}", sup.ps());
     // SAFETY: kill(2) on our own child's PID; no memory is involved.
     unsafe { libc::kill(client.id() as i32, signal) };
-    let _ = client.wait();
+    let status = client.wait().expect("wait");
     let log = sup.state_dir.join(format!("logs/{id}.log"));
-    assert!(log.exists());
     let gone = wait_for(Duration::from_secs(10), || {
         (sup.ps().is_empty() && !log.exists()).then_some(())
     });
     assert!(gone.is_some(), "{:?} {}", sup.ps(), log.exists());
+    status
 }
 
 #[test]
 fn run_rm_is_held_by_the_supervisor_when_the_client_is_killed() {
-    run_rm_client_killed_by(libc::SIGKILL, "rmkill");
+    let status = run_rm_client_signalled(libc::SIGKILL, "rmkill");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
 }
 
 #[test]
-fn run_rm_is_held_by_the_supervisor_when_the_client_is_hung_up() {
-    run_rm_client_killed_by(libc::SIGHUP, "rmhup");
+fn run_rm_of_a_hung_up_client_ends_and_removes_its_container() {
+    // SIGHUP is forwarded (the workload dies of it), as `docker run` does.
+    let status = run_rm_client_signalled(libc::SIGHUP, "rmhup");
+    assert_eq!(status.code(), Some(129));
 }
 
 #[test]
@@ -145,7 +151,11 @@ fn run_rm_shows_all_output_then_removes() {
 /// The supervisor's fds, but the memory monitor's (`/proc/<pid>/statm` of container
 /// processes, opened as it finds them).
 fn fd_count(pid: i32) -> usize {
-    fd_links(pid)
+    count_fds(&fd_links(pid))
+}
+
+fn count_fds(links: &[String]) -> usize {
+    links
         .iter()
         .filter(|l| !(l.starts_with("/proc/") && l.ends_with("/statm")))
         .count()
@@ -163,6 +173,18 @@ fn fd_links(pid: i32) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Asserts that the supervisor's fds come back to the `before` ones within `timeout`.
+fn assert_fds_back(pid: i32, before: &[String], timeout: Duration) {
+    let fds0 = count_fds(before);
+    let back = wait_for(timeout, || (fd_count(pid) <= fds0).then_some(()));
+    assert!(
+        back.is_some(),
+        "fds {} > {fds0}: {before:?} then {:?}",
+        fd_count(pid),
+        fd_links(pid)
+    );
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -187,7 +209,8 @@ fn clients_that_leave_leave_no_connection_behind() {
     for _ in 0..50 {
         sup.ps();
     }
-    let (fds0, rss0, links0) = (fd_count(pid), rss_kib(pid), fd_links(pid));
+    let (links0, rss0) = (fd_links(pid), rss_kib(pid));
+    let fds0 = count_fds(&links0);
     // 100 `logs -f` clients waiting for the container's end, killed while they wait.
     let mut waiting: Vec<_> = (0..100)
         .map(|_| {
@@ -216,16 +239,7 @@ fn clients_that_leave_leave_no_connection_behind() {
     }
     // Accepted after all of them (the backlog is in order): they have all been seen.
     sup.ps();
-    let back = wait_for(Duration::from_secs(2), || {
-        (fd_count(pid) <= fds0).then_some(())
-    });
-    assert!(
-        back.is_some(),
-        "fds {} > {fds0}: {:?} then {:?}",
-        fd_count(pid),
-        links0,
-        fd_links(pid)
-    );
+    assert_fds_back(pid, &links0, Duration::from_secs(2));
     let rss = rss_kib(pid);
     assert!(rss < rss0 + 8 * 1024, "rss {rss} KiB vs {rss0} KiB");
     assert_eq!(sup.info("long").state, proto::api::ContainerState::Running);
@@ -240,7 +254,8 @@ fn a_client_that_never_reads_is_bounded_then_dropped() {
     let pid = sup.pid();
     // The last `start` client's hang-up is handled.
     std::thread::sleep(Duration::from_millis(300));
-    let (fds0, rss0, links0) = (fd_count(pid), rss_kib(pid), fd_links(pid));
+    let (links0, rss0) = (fd_links(pid), rss_kib(pid));
+    let fds0 = count_fds(&links0);
     // 200,000 pipelined `Ps` (about 1 GiB of answers), never read.
     let mut s = UnixStream::connect(&sup.socket).expect("connect");
     s.set_nonblocking(true).unwrap();
@@ -263,16 +278,7 @@ fn a_client_that_never_reads_is_bounded_then_dropped() {
     let rss = rss_kib(pid);
     assert!(rss < rss0 + 32 * 1024, "rss {rss} KiB vs {rss0} KiB");
     // It is dropped once its queue has stayed full past the deadline.
-    let dropped = wait_for(Duration::from_secs(15), || {
-        (fd_count(pid) <= fds0).then_some(())
-    });
-    assert!(
-        dropped.is_some(),
-        "fds {} > {fds0}: {:?} then {:?}",
-        fd_count(pid),
-        links0,
-        fd_links(pid)
-    );
+    assert_fds_back(pid, &links0, Duration::from_secs(15));
 }
 
 #[test]
