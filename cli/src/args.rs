@@ -106,7 +106,10 @@ pub struct RunArgs {
 /// `engine rm`.
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Container ids (ended containers only).
+    /// Stop a running container first (SIGTERM, SIGKILL after the default 10 s grace).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container ids (ended containers only, unless `--force`).
     #[arg(required = true)]
     pub ids: Vec<String>,
 }

@@ -17,15 +17,8 @@ use nix::unistd::Pid;
 use proto::exit::InitExit;
 use proto::init::STOP_SIGNAL;
 
-/// Signals forwarded to the container's processes.
-pub const FORWARDED: [Signal; 6] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-    Signal::SIGQUIT,
-];
+/// Signals forwarded to the container's processes (the contract's list).
+pub const FORWARDED: [Signal; 7] = proto::init::FORWARDED_SIGNALS;
 
 /// Blocks every signal in this (single-threaded) process, so that they stay pending for
 /// [`run`]. Called first thing, before any child exists.

@@ -63,6 +63,19 @@ pub enum Request {
         /// Container id.
         id: String,
     },
+    /// Send `signal` to the container's init, which forwards it to every process of the
+    /// container (`docker kill -s`, and `run`'s signal proxy). Only the signals of
+    /// [`crate::init::FORWARDED_SIGNALS`] (SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT,
+    /// SIGWINCH) are accepted, others are [`ErrorCode::InvalidArgument`]; a SIGTERM sent so
+    /// is the workload's to handle (no grace period, no SIGKILL follows: that is `Stop`).
+    /// Answered at once with [`Response::Container`]; [`ErrorCode::Conflict`] when the
+    /// container is not running.
+    Kill {
+        /// Container id.
+        id: String,
+        /// Signal number (Linux numbering).
+        signal: i32,
+    },
     /// Forget an ended container: its record and its log files (`docker rm`). Answered with
     /// [`Response::Container`], the record as it was; a live container is refused with
     /// [`ErrorCode::Conflict`] (stop it first), an unknown id with [`ErrorCode::NotFound`].
@@ -91,6 +104,11 @@ pub struct StartSpec {
     /// supervisor's defaults.
     #[serde(default)]
     pub log_opts: Vec<String>,
+    /// Remove the record and its log files once the container has ended and the connection
+    /// that sent this `Start` is closed (`run --rm`: its client reads the log to the end
+    /// first); `false` when absent.
+    #[serde(default)]
+    pub remove_on_exit: bool,
 }
 
 /// The workload of a container.
@@ -302,6 +320,7 @@ mod tests {
             hard_limit_bytes: DEFAULT_HARD_LIMIT_BYTES,
             nice: 0,
             log_opts: vec![],
+            remove_on_exit: true,
         }));
         let bytes = frame::encode(&req).unwrap();
         let back: RequestFrame = frame::decode(&bytes[frame::HEADER_LEN..]).unwrap();

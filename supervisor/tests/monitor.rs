@@ -228,7 +228,14 @@ fn rss_is_the_sum_over_processes() {
     let want = ns.rss_sum();
     assert!(want >= 24 * MIB as u64);
     let events = actor.events_until(|e| is_rss(e, want));
-    assert!(events.iter().all(|e| matches!(e, MonitorEvent::Rss { .. })));
+    // The registration's answer, then measurements only.
+    assert!(matches!(
+        &events[0],
+        MonitorEvent::Registered { error: None, .. }
+    ));
+    assert!(events[1..]
+        .iter()
+        .all(|e| matches!(e, MonitorEvent::Rss { .. })));
 }
 
 #[test]
@@ -412,7 +419,7 @@ fn unregister_stops_tracking() {
 }
 
 #[test]
-fn bad_registrations_become_error_events() {
+fn every_registration_is_answered_with_its_error() {
     let actor = start_actor();
     let ns = NsInit::spawn(Plan::default());
     let me = std::process::id() as i32;
@@ -426,14 +433,22 @@ fn bad_registrations_become_error_events() {
     for (id, pid, soft, hard) in cases {
         actor.register(id, pid, soft, hard);
     }
-    let mut errors = Vec::new();
-    while errors.len() < 4 {
-        if let MonitorEvent::Error { id, message } = actor.next() {
-            assert!(!message.is_empty());
-            errors.push(id.unwrap());
+    let mut answers = Vec::new();
+    while answers.len() < cases.len() {
+        if let MonitorEvent::Registered { id, error, .. } = actor.next() {
+            assert!(error.as_ref().is_none_or(|m| !m.is_empty()));
+            answers.push((id, error.is_none()));
         }
     }
-    assert_eq!(errors, ["own-ns", "no-such", "soft-above-hard", "dup"]);
+    let want = [
+        ("own-ns", false),
+        ("no-such", false),
+        ("soft-above-hard", false),
+        ("ok", true),
+        ("dup", false),
+    ]
+    .map(|(id, ok)| (id.to_string(), ok));
+    assert_eq!(answers, want);
 }
 
 #[test]

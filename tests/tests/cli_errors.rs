@@ -85,7 +85,15 @@ fn start_errors_are_clear_and_harmless() {
         .engine(&["stop", "--time", "1", "live"])
         .status
         .success());
-    // Once ended, the id and the rootfs may be used again.
+    // Once ended, the rootfs may be used again; the id only once `rm` removed the record.
+    let out = sup.engine(&["run", "other", r, "echo again"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_refused(
+        &mut sup,
+        &["run", "live", r2.to_str().unwrap(), "true"],
+        "container live already exists (stopped)",
+    );
+    assert!(sup.engine(&["rm", "live"]).status.success());
     let out = sup.engine(&["run", "live", r, "echo again"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

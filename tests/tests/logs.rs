@@ -232,6 +232,8 @@ fn reused_id_starts_a_new_log() {
     let sup = TestSupervisor::start();
     let root = sup.rootfs("again");
     for word in ["first", "second"] {
+        // The id is free again once `rm` removed the first record (and its log).
+        sup.engine(&["rm", "again"]);
         let out = sup.engine(&[
             "run",
             "again",

@@ -13,7 +13,7 @@ use logstore::Run;
 use proto::api::{ContainerInfo, Request};
 use std::io::Write;
 use std::path::Path;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -123,8 +123,11 @@ impl<O: Write, E: Write> RunSink for Printed<O, E> {
 #[derive(Debug)]
 pub struct EndWatch {
     ended: Arc<OnceLock<Result<ContainerInfo, String>>>,
-    /// Disconnected (by the waiting thread's exit) once `ended` is set.
+    /// Disconnected (by the waiting thread) once `ended` is set.
     done: Receiver<()>,
+    /// Dropped with the watch: the waiting thread then closes the connection (a `run --rm`
+    /// record is removed only then, once its output has been read to the end).
+    _release: Sender<()>,
 }
 
 impl EndWatch {
@@ -141,6 +144,7 @@ impl EndWatch {
         let ended = Arc::new(OnceLock::new());
         let slot = Arc::clone(&ended);
         let (tx, done) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
         let id = id.to_string();
         std::thread::spawn(move || {
             let r = client
@@ -148,8 +152,15 @@ impl EndWatch {
                 .map_err(|e| format!("{e:#}"));
             let _ = slot.set(r);
             drop(tx);
+            // The connection stays open until the watch is dropped.
+            let _ = released.recv();
+            drop(client);
         });
-        Self { ended, done }
+        Self {
+            ended,
+            done,
+            _release: release,
+        }
     }
 
     /// Waits up to `timeout` for the end; returns early when it comes.

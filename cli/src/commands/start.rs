@@ -36,6 +36,7 @@ pub fn spec(args: &StartArgs) -> Result<StartSpec> {
         hard_limit_bytes: mib(args.hard_mib, "hard-mib")?,
         nice: args.nice,
         log_opts: args.log_opts.clone(),
+        remove_on_exit: false,
     })
 }
 

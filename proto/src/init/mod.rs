@@ -3,7 +3,8 @@
 //! - [`args`]: the command line the supervisor execs and `container-init` parses;
 //! - [`report`]: the ready pipe, written by `container-init` (and by the supervisor's cloned
 //!   child before it) and decoded by the supervisor;
-//! - [`STOP_SIGNAL`]: the signal that asks `container-init` to stop the container.
+//! - [`STOP_SIGNAL`]: the signal that asks `container-init` to stop the container;
+//! - [`FORWARDED_SIGNALS`]: the signals `container-init` passes on to the container.
 //!
 //! `container-init`'s exit statuses are in [`crate::exit`].
 
@@ -18,3 +19,11 @@ pub use report::Outcome;
 /// the PID namespace and then exits only when the namespace is empty; the supervisor bounds
 /// this grace period with a `SIGKILL` to `container-init`. See `docs/container-init.md`.
 pub const STOP_SIGNAL: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGTERM;
+
+/// The signals `container-init` forwards to every process of the container (`kill(-1, sig)`
+/// as PID 1), and so the only ones a client may send it (`Request::Kill`, `engine run`'s
+/// signal proxy, as `docker run`'s). [`STOP_SIGNAL`] among them also starts a stop.
+pub const FORWARDED_SIGNALS: [nix::sys::signal::Signal; 7] = {
+    use nix::sys::signal::Signal::*;
+    [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH]
+};

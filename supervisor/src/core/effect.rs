@@ -90,8 +90,6 @@ pub enum Effect {
     Monitor(MonitorCommand),
     /// Remove a container's log files; report [`crate::core::Input::LogsRemoved`].
     RemoveLogs {
-        /// The `rm` request's connection.
-        conn: ConnId,
         /// Container id.
         id: String,
         /// Its log path.

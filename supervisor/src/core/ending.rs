@@ -103,6 +103,8 @@ pub fn on_monitor(w: &mut World, ev: crate::monitor::MonitorEvent) {
                 c.hard_limit_killed = true;
             }
         }
+        // Answered by the start rules.
+        MonitorEvent::Registered { .. } => {}
         MonitorEvent::Error { id, message } => {
             // A container that ended before the monitor saw it is not a monitor fault.
             let ended = id

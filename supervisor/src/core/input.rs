@@ -133,10 +133,9 @@ pub enum Input {
         /// How it ended.
         exit: InitExit,
     },
-    /// The result of removing an ended container's log files ([`crate::core::Effect::RemoveLogs`]).
+    /// The result of removing an ended container's log files ([`crate::core::Effect::RemoveLogs`]);
+    /// the core knows which `rm` (if any) asked.
     LogsRemoved {
-        /// The `rm` request's connection.
-        conn: ConnId,
         /// The container's id.
         id: String,
         /// Whether the files are gone.

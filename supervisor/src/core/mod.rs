@@ -28,6 +28,7 @@ pub use config::CoreConfig;
 pub use effect::{Effect, SpawnSpec};
 pub use input::{ConnId, Input, Now, StartId};
 
+use crate::monitor::MonitorEvent;
 use records::Records;
 use router_state::Phase;
 use std::time::Instant;
@@ -71,13 +72,14 @@ impl Core {
                     tracing::debug!(pid, "reaped unknown child");
                 }
             }
-            Input::LogsRemoved { conn, id, result } => {
-                requests::on_logs_removed(w, conn, &id, result)
-            }
+            Input::LogsRemoved { id, result } => requests::on_logs_removed(w, &id, result),
             Input::Router(msg) => router::on_message(w, msg),
             Input::RouterClosed => router::on_closed(w),
             Input::RouterExited => router::on_exited(w),
             Input::RouterStartFailed(e) => router::on_start_failed(w, &e),
+            Input::Monitor(MonitorEvent::Registered { id, pid, error }) => {
+                start::on_registered(w, &id, pid, error)
+            }
             Input::Monitor(ev) => ending::on_monitor(w, ev),
             Input::Tick => {}
             Input::Shutdown { signal } => shutdown::begin(w, signal),

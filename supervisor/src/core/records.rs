@@ -4,6 +4,7 @@
 //! the log-router reported its log drained. Only then do `ps`, `wait` and `stop` see it ended,
 //! so every byte it wrote is in its log file by that time.
 
+use crate::core::input::ConnId;
 use proto::api::{ContainerInfo, SinkDrops, SinkWait};
 use proto::exit::{attribute, InitExit};
 use proto::router::SinkSpec;
@@ -30,6 +31,11 @@ pub struct Container {
     pub drained: bool,
     /// The container's sinks (its own, or the supervisor's defaults).
     pub sinks: Vec<SinkSpec>,
+    /// `run --rm`: removed once ended and [`Container::owner`] is gone.
+    pub remove_on_exit: bool,
+    /// The connection that started it, while open (`run`'s client reads the log to the end
+    /// before it closes it): a `remove_on_exit` record waits for it.
+    pub owner: Option<ConnId>,
 }
 
 impl Container {
@@ -44,6 +50,8 @@ impl Container {
             init_exit: None,
             drained: false,
             sinks,
+            remove_on_exit: false,
+            owner: None,
         }
     }
 
@@ -68,6 +76,11 @@ impl Container {
         self.info.ended_at_ms = Some(now_ms);
         self.kill_deadline = None;
         true
+    }
+
+    /// Whether `run --rm` asks for this record to go now: ended, and its client gone.
+    pub fn due_for_removal(&self) -> bool {
+        self.remove_on_exit && !self.is_live() && self.owner.is_none()
     }
 
     /// Records the latest drop counters of the container's sinks.
@@ -113,7 +126,7 @@ impl Records {
             .find(|c| c.is_live() && c.rootfs_key == key)
     }
 
-    /// Inserts a record, replacing an ended one with the same id.
+    /// Inserts a record (the core admits no start whose id names a record).
     pub fn insert(&mut self, c: Container) {
         self.by_id.insert(c.info.id.clone(), c);
     }
@@ -136,6 +149,13 @@ impl Records {
     /// Live containers, mutably.
     pub fn live_mut(&mut self) -> impl Iterator<Item = &mut Container> {
         self.by_id.values_mut().filter(|c| c.is_live())
+    }
+
+    /// Records whose owner is `conn`, mutably.
+    pub fn owned_by(&mut self, conn: ConnId) -> impl Iterator<Item = &mut Container> {
+        self.by_id
+            .values_mut()
+            .filter(move |c| c.owner == Some(conn))
     }
 
     /// Number of live containers.

@@ -1,4 +1,5 @@
-//! The client requests: each is answered now, or later (a start, `wait`, `stop`, `rm`).
+//! The client requests: each is answered now (`ps`, `inspect`, `kill`), or later (a start,
+//! `wait`, `stop`, `rm`).
 //! Nothing a client sends can end the supervisor.
 
 use crate::core::effect::Effect;
@@ -7,6 +8,7 @@ use crate::core::input::ConnId;
 use crate::core::start;
 use crate::core::world::{not_found, World};
 use proto::api::{ContainerInfo, ErrorCode, Request, RequestFrame, Response, PROTOCOL_VERSION};
+use proto::init::FORWARDED_SIGNALS;
 use std::time::Duration;
 
 /// Handles one request from `conn`.
@@ -36,6 +38,7 @@ pub fn handle(w: &mut World, conn: ConnId, frame: RequestFrame) {
         }
         Request::Wait { id } => defer_until_ended(w, conn, &id),
         Request::Remove { id } => remove(w, conn, &id),
+        Request::Kill { id, signal } => kill(w, conn, &id, signal),
         Request::Stop { id, grace_ms } => {
             let grace = Duration::from_millis(grace_ms);
             match w
@@ -87,6 +90,42 @@ fn defer_until_ended(w: &mut World, conn: ConnId, id: &str) {
     }
 }
 
+/// Sends a forwardable signal to a running container's init (which passes it on to every
+/// process of the container); answers with the record at once.
+fn kill(w: &mut World, conn: ConnId, id: &str, signal: i32) {
+    let Some(sig) = FORWARDED_SIGNALS.into_iter().find(|s| *s as i32 == signal) else {
+        return w.error(
+            conn,
+            ErrorCode::InvalidArgument,
+            format!(
+                "signal {signal} cannot be sent to a container (only SIGTERM, SIGINT, SIGHUP, \
+                 SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH; `engine stop` ends one)"
+            ),
+        );
+    };
+    if starting(w, id).is_some() {
+        return w.error(
+            conn,
+            ErrorCode::Conflict,
+            format!("container {id} is starting: it cannot be signalled yet"),
+        );
+    }
+    let (pid, info) = match w.records.get(id) {
+        None => return w.answer(conn, not_found(id)),
+        Some(c) if !c.is_live() || c.init_exit.is_some() => {
+            return w.error(
+                conn,
+                ErrorCode::Conflict,
+                format!("container {id} is not running"),
+            )
+        }
+        Some(c) => (c.info.pid, c.info.clone()),
+    };
+    tracing::info!(container = %id, signal = %sig, "forwarding a signal");
+    w.out.push(Effect::Kill { pid, signal: sig });
+    w.answer(conn, Response::Container(info));
+}
+
 /// Forgets an ended container and has its log files deleted; refuses a live one.
 fn remove(w: &mut World, conn: ConnId, id: &str) {
     if starting(w, id).is_some() {
@@ -107,45 +146,53 @@ fn remove(w: &mut World, conn: ConnId, id: &str) {
         }
         Some(_) => {}
     }
-    let c = w.records.remove(id).expect("looked up above");
-    w.out.push(Effect::RemoveLogs {
-        conn,
-        id: id.to_string(),
-        log_path: c.info.log_path.clone().into(),
-    });
-    w.removing.push((conn, c.info));
+    w.remove_record(Some(conn), id);
 }
 
-/// The log files of a removed container are gone (or not).
-pub fn on_logs_removed(w: &mut World, conn: ConnId, id: &str, result: std::io::Result<()>) {
-    let Some(at) = w
-        .removing
-        .iter()
-        .position(|(c, i)| *c == conn && i.id == id)
-    else {
+/// The log files of a removed container are gone (or not); the `rm` that asked, if any and
+/// still there, is answered.
+pub fn on_logs_removed(w: &mut World, id: &str, result: std::io::Result<()>) {
+    let Some(at) = w.removing.iter().position(|(_, i)| i.id == id) else {
         return;
     };
-    let (_, info) = w.removing.remove(at);
-    match result {
+    let (conn, info) = w.removing.remove(at);
+    let answer = match result {
         Ok(()) => {
             tracing::info!(container = %id, "container removed");
-            w.answer(conn, Response::Container(info));
+            Response::Container(info)
         }
         Err(e) => {
             // The record is gone either way; the files can be removed by hand.
             tracing::warn!(container = %id, error = %e, "cannot remove log files");
-            w.error(
-                conn,
+            Response::error(
                 ErrorCode::Internal,
                 format!("removed {id}, but not its log {}: {e}", info.log_path),
-            );
+            )
         }
+    };
+    if let Some(conn) = conn {
+        w.answer(conn, answer);
     }
 }
 
-/// A connection is gone: drop what waited on it.
+/// A connection is gone: drop what waited on it; `run --rm` records it started are removed
+/// once ended.
 pub fn forget_conn(w: &mut World, conn: ConnId) {
     w.waits.retain(|(c, _)| *c != conn);
-    w.removing.retain(|(c, _)| *c != conn);
+    for (c, _) in &mut w.removing {
+        if *c == Some(conn) {
+            *c = None;
+        }
+    }
+    let mut due = Vec::new();
+    for c in w.records.owned_by(conn) {
+        c.owner = None;
+        if c.due_for_removal() {
+            due.push(c.info.id.clone());
+        }
+    }
+    for id in due {
+        w.remove_record(None, &id);
+    }
     start::forget_conn(w, conn);
 }

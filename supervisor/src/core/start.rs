@@ -1,8 +1,10 @@
 //! The start rules, in two phases: the request is validated and its rootfs checked off the
 //! loop, its `--log-opt` sinks validated by the log-router, then container-init is cloned;
 //! the answer comes with container-init's ready report (and, for a failure, its exit status:
-//! 127/126 mean the program was not found / not executable), in either order. A start that
-//! does not finish within the ready timeout is answered with an error and its init killed.
+//! 127/126 mean the program was not found / not executable), in either order, once the
+//! memory monitor has accepted the container (a refusal fails the start: a container never
+//! runs unmonitored). A start that does not finish within the ready timeout is answered with
+//! an error and its init killed.
 
 use crate::core::effect::{Effect, SpawnSpec};
 use crate::core::ending;
@@ -29,7 +31,7 @@ fn invalid(message: String) -> Refusal {
 }
 
 /// Checks what needs no filesystem: the supervisor's state, id, limits, nice, command, path
-/// syntax, `--log-opt` syntax, and an id conflict with a live or starting container.
+/// syntax, `--log-opt` syntax, and an id that names any record or start (see [`id_taken`]).
 fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Refusal> {
     if w.shutting_down {
         return Err((
@@ -54,12 +56,8 @@ fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Re
     }
     let sinks = proto::router::apply_log_opts(&w.cfg.default_sinks, &spec.log_opts)
         .map_err(|e| invalid(format!("--log-opt: {e}")))?;
-    let live = w.records.get(&spec.id).is_some_and(|c| c.is_live());
-    if live || w.starts.by_container(&spec.id).is_some() {
-        return Err((
-            ErrorCode::Conflict,
-            format!("container {} already exists and is running", spec.id),
-        ));
+    if let Some(refusal) = id_taken(w, &spec.id) {
+        return Err(refusal);
     }
     if w.starts.checks_in_flight >= w.cfg.max_rootfs_checks {
         return Err((
@@ -72,6 +70,24 @@ fn admit(w: &World, spec: &StartSpec) -> Result<Vec<proto::router::SinkSpec>, Re
         ));
     }
     Ok(sinks)
+}
+
+/// Refuses an id that names any record (starting, running, ended, or its log files being
+/// removed) until `rm` has removed it, as Docker does: a new container would otherwise
+/// replace an ended one and its log.
+fn id_taken(w: &World, id: &str) -> Option<Refusal> {
+    let state = match w.records.get(id) {
+        Some(c) => c.info.state.as_str(),
+        None if w.starts.by_container(id).is_some() => "starting",
+        None if w.removing.iter().any(|(_, i)| i.id == id) => "being removed",
+        None => return None,
+    };
+    Some((
+        ErrorCode::Conflict,
+        format!(
+            "container {id} already exists ({state}): remove it first with `engine rm -f {id}`"
+        ),
+    ))
 }
 
 /// A `Start` request: admitted starts have their rootfs checked; others are answered now.
@@ -265,7 +281,10 @@ fn settle(w: &mut World, start: StartId) {
     let id = p.spec.id.clone();
     match (&p.report, p.exit) {
         (None, _) => {}
-        (Some(Outcome::Ready), _) => become_container(w, start),
+        // Ended already: nothing to monitor (a registration in flight is undone when its
+        // answer comes).
+        (Some(Outcome::Ready), Some(_)) => become_container(w, start),
+        (Some(Outcome::Ready), None) => register(w, start),
         (Some(Outcome::ChildFailed(m)), _) => {
             let message = format!("cannot start {id}: container setup failed: {m}");
             abandon(w, start, (ErrorCode::SpawnFailed, message));
@@ -285,6 +304,48 @@ fn settle(w: &mut World, start: StartId) {
                 ),
             };
             abandon(w, start, refusal);
+        }
+    }
+}
+
+/// Asks the memory monitor to track the workload of `start`; its answer
+/// ([`on_registered`]) makes the start a container or fails it.
+fn register(w: &mut World, start: StartId) {
+    let Some(p) = w.starts.get_mut(start) else {
+        return;
+    };
+    let Some(pid) = p.pid.filter(|_| p.stage != Stage::Registering) else {
+        return;
+    };
+    p.stage = Stage::Registering;
+    let tracked = Tracked {
+        id: p.spec.id.clone(),
+        pid,
+        soft_limit_bytes: p.spec.soft_limit_bytes,
+        hard_limit_bytes: p.spec.hard_limit_bytes,
+    };
+    w.out
+        .push(Effect::Monitor(MonitorCommand::Register(tracked)));
+}
+
+/// The memory monitor answered the registration of container `id` (init `pid`): the start
+/// becomes a container, or fails with the backend's reason (its init killed). An answer no
+/// start waits for (failed, or ended, meanwhile) is undone.
+pub fn on_registered(w: &mut World, id: &str, pid: i32, error: Option<String>) {
+    let Some(start) = w.starts.registering(pid) else {
+        if error.is_none() {
+            let id = id.to_string();
+            w.out
+                .push(Effect::Monitor(MonitorCommand::Unregister { id, pid }));
+        }
+        return;
+    };
+    match error {
+        None => become_container(w, start),
+        Some(m) => {
+            tracing::warn!(container = %id, error = %m, "memory monitor refused the container");
+            let message = format!("cannot start {id}: the memory monitor refused it: {m}");
+            abandon(w, start, (ErrorCode::SpawnFailed, message));
         }
     }
 }
@@ -312,6 +373,8 @@ fn become_container(w: &mut World, start: StartId) {
         p.sinks.clone(),
     );
     record.init_exit = p.exit;
+    record.remove_on_exit = p.spec.remove_on_exit;
+    record.owner = p.conn.filter(|_| p.spec.remove_on_exit);
     tracing::info!(container = %id, pid, "container started");
     if let Some(conn) = p.conn {
         w.answer(conn, Response::Container(info));
@@ -322,15 +385,6 @@ fn become_container(w: &mut World, start: StartId) {
             log_path,
             sinks: p.sinks,
         });
-    }
-    if p.exit.is_none() {
-        w.out
-            .push(Effect::Monitor(MonitorCommand::Register(Tracked {
-                id: id.clone(),
-                pid,
-                soft_limit_bytes: p.spec.soft_limit_bytes,
-                hard_limit_bytes: p.spec.hard_limit_bytes,
-            })));
     }
     w.records.insert(record);
     if let Some(grace) = p.stop_grace {
@@ -356,7 +410,7 @@ pub fn abandon(w: &mut World, start: StartId, (code, message): Refusal) {
     for c in conn.into_iter().chain(waiting.into_iter().map(|(c, _)| c)) {
         w.error(c, code, message.clone());
     }
-    if matches!(stage, Stage::Spawning | Stage::Cloned) {
+    if matches!(stage, Stage::Spawning | Stage::Cloned | Stage::Registering) {
         w.out.push(Effect::DropStart {
             start,
             id: id.clone(),
@@ -389,6 +443,9 @@ fn timeout_message(w: &World, start: StartId) -> String {
         Stage::Validating => format!("--log-opt: the log-router did not answer within {ms} ms"),
         Stage::Spawning | Stage::Cloned => {
             format!("cannot start {id}: container setup failed: container-init did not report within {ms} ms")
+        }
+        Stage::Registering => {
+            format!("cannot start {id}: the memory monitor did not answer within {ms} ms")
         }
     }
 }

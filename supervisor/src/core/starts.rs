@@ -22,6 +22,9 @@ pub enum Stage {
     Spawning,
     /// container-init runs; its ready report (and maybe its exit) is awaited.
     Cloned,
+    /// The workload runs; the memory monitor's answer to its registration is awaited (a
+    /// container never runs unmonitored).
+    Registering,
 }
 
 /// One start in flight.
@@ -115,6 +118,14 @@ impl Starts {
         self.by_start
             .iter()
             .find(|(_, p)| p.spec.id == id)
+            .map(|(s, _)| *s)
+    }
+
+    /// The start waiting for the monitor's answer for this container-init PID.
+    pub fn registering(&self, pid: i32) -> Option<StartId> {
+        self.by_start
+            .iter()
+            .find(|(_, p)| p.pid == Some(pid) && p.stage == Stage::Registering && !p.abandoned)
             .map(|(s, _)| *s)
     }
 

@@ -20,8 +20,9 @@ pub struct World {
     pub starts: Starts,
     /// Connections waiting for a container to end (`wait`, `stop`), with its id.
     pub waits: Vec<(ConnId, String)>,
-    /// Records removed by `rm` whose log files are being removed, by connection.
-    pub removing: Vec<(ConnId, ContainerInfo)>,
+    /// Records removed (by `rm`, or `run --rm` with no connection to answer) whose log files
+    /// are being removed; their ids stay taken until then.
+    pub removing: Vec<(Option<ConnId>, ContainerInfo)>,
     /// The log-router.
     pub router: RouterState,
     /// SIGINT/SIGTERM was received.
@@ -58,7 +59,8 @@ impl World {
         self.answer(conn, Response::error(code, message));
     }
 
-    /// Makes a container's record final if it has ended, and answers those waiting for it.
+    /// Makes a container's record final if it has ended, and answers those waiting for it;
+    /// a `run --rm` record whose client is gone is then removed.
     pub fn finalize(&mut self, id: &str) {
         let now_ms = self.now.unix_ms;
         let Some(c) = self.records.get_mut(id) else {
@@ -81,6 +83,23 @@ impl World {
         for (conn, _) in done {
             self.answer(conn, Response::Container(info.clone()));
         }
+        if self.records.get(id).is_some_and(|c| c.due_for_removal()) {
+            self.remove_record(None, id);
+        }
+    }
+
+    /// Forgets an ended record and has its log files removed; `conn` (the `rm` request's) is
+    /// answered once they are gone ([`crate::core::Input::LogsRemoved`]).
+    pub fn remove_record(&mut self, conn: Option<ConnId>, id: &str) {
+        let Some(c) = self.records.remove(id) else {
+            return;
+        };
+        tracing::debug!(container = %id, "removing record and log files");
+        self.out.push(Effect::RemoveLogs {
+            id: id.to_string(),
+            log_path: c.info.log_path.clone().into(),
+        });
+        self.removing.push((conn, c.info));
     }
 }
 

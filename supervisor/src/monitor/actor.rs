@@ -80,7 +80,9 @@ impl Drop for MonitorHandle {
 /// the userspace backend is used, a warning is logged and [`MonitorHandle::note`] says why.
 ///
 /// Every event is sent on `events`, and `waker` is woken after each batch (one tick, or one
-/// command that failed). A failed register/unregister becomes [`MonitorEvent::Error`].
+/// command answered or failed). Every register is answered with
+/// [`MonitorEvent::Registered`] (its error, if any); a failed unregister becomes
+/// [`MonitorEvent::Error`].
 ///
 /// # Errors
 /// [`MonitorError`]: a forced backend that cannot start, an unusable `/proc`, or a failed
@@ -194,8 +196,13 @@ impl Actor {
     fn handle(&mut self, cmd: MonitorCommand) {
         let (id, result) = match cmd {
             MonitorCommand::Register(tracked) => {
-                let result = self.backend.register(&tracked);
-                (tracked.id, result)
+                let error = self.backend.register(&tracked).err();
+                self.batch.push(MonitorEvent::Registered {
+                    id: tracked.id,
+                    pid: tracked.pid,
+                    error,
+                });
+                return;
             }
             MonitorCommand::Unregister { id, pid } => {
                 let result = self.backend.unregister(&id, pid);

@@ -53,6 +53,16 @@ pub enum MonitorCommand {
 /// Monitor actor → supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorEvent {
+    /// The answer to every [`MonitorCommand::Register`]: tracked (`error: None`), or the
+    /// backend's one-line reason for refusing it. The supervisor answers a start only then.
+    Registered {
+        /// Container id.
+        id: String,
+        /// Host PID of its init.
+        pid: i32,
+        /// Why the backend refused it, if it did.
+        error: Option<String>,
+    },
     /// The soft limit was crossed (reported once per container).
     SoftLimit {
         /// Container id.
@@ -109,7 +119,7 @@ impl MonitorEvent {
                 rss_bytes,
                 limit_bytes,
             } => ("HARD", id, pid, rss_bytes, limit_bytes),
-            Self::Rss { .. } | Self::Error { .. } => return None,
+            Self::Rss { .. } | Self::Error { .. } | Self::Registered { .. } => return None,
         };
         Some(format!(
             "{LINE_PREFIX} {kind} LIMIT container={id} pid={pid} rss={rss} limit={limit}"

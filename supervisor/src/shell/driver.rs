@@ -185,9 +185,9 @@ impl<O: Os> Driver<O> {
             },
             Effect::KillRouter => self.os.router_kill(),
             Effect::Monitor(cmd) => self.os.monitor(cmd),
-            Effect::RemoveLogs { conn, id, log_path } => {
+            Effect::RemoveLogs { id, log_path } => {
                 let result = self.os.remove_logs(&log_path);
-                queue.push_back(Input::LogsRemoved { conn, id, result });
+                queue.push_back(Input::LogsRemoved { id, result });
             }
             Effect::Exit => self.exit = true,
         }

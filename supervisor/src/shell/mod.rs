@@ -11,7 +11,7 @@ pub mod os;
 mod tests;
 
 use crate::config::SupervisorConfig;
-use crate::connection::{Connection, Incoming};
+use crate::connection::{Connection, Incoming, MAX_QUEUED_BYTES};
 use crate::core::{ConnId, Core, CoreConfig, Input, StartId};
 use crate::listener;
 use crate::monitor::{self, MonitorEvent};
@@ -38,6 +38,10 @@ const ROUTER: Token = Token(3);
 const CONN_BASE: usize = 16;
 /// Token of a ready pipe: this plus the start's number (connections stay far below).
 const READY_BASE: usize = 1 << 40;
+/// Client connections served at once; one more is answered with an error and closed. Each
+/// holds a socket and at most ~1 MiB of unread requests plus [`MAX_QUEUED_BYTES`] of
+/// answers (and one answer beyond).
+pub const MAX_CONNECTIONS: usize = 512;
 
 /// The running supervisor: the poller, its sources and the driver.
 pub struct Supervisor {
@@ -164,9 +168,16 @@ impl Supervisor {
     pub fn run(mut self) -> Result<(), SupervisorError> {
         let mut events = Events::with_capacity(256);
         while !self.driver.exiting() {
+            let stalls = self
+                .conns
+                .iter()
+                .filter_map(|(_, (_, c))| c.stall_deadline());
             let timeout = self
                 .driver
                 .next_deadline()
+                .into_iter()
+                .chain(stalls)
+                .min()
                 .map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
@@ -183,12 +194,16 @@ impl Supervisor {
                     Token(t) if t >= READY_BASE => {
                         self.driver.on_ready(StartId((t - READY_BASE) as u64))
                     }
-                    Token(t) => self.on_connection(t - CONN_BASE),
+                    // HUP: the peer closed both directions (a half-close is only RDHUP).
+                    Token(t) => {
+                        self.on_connection(t - CONN_BASE, ev.is_write_closed() || ev.is_error())
+                    }
                 }
             }
             self.driver.feed(Input::Tick);
             self.deliver_answers();
             while self.serve_connections() {}
+            self.drop_stalled();
         }
         self.finish();
         Ok(())
@@ -241,6 +256,26 @@ impl Supervisor {
                         ));
                         continue;
                     }
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        // A burst of clients that already left: their hang-ups are not
+                        // handled yet.
+                        self.drop_hung_up();
+                    }
+                    if self.conns.len() >= MAX_CONNECTIONS {
+                        tracing::warn!(
+                            max = MAX_CONNECTIONS,
+                            "refusing client: too many connections"
+                        );
+                        let mut c = Connection::new(stream);
+                        c.respond(&Response::error(
+                            ErrorCode::Internal,
+                            format!(
+                                "the supervisor serves {MAX_CONNECTIONS} connections already; \
+                                 try again later"
+                            ),
+                        ));
+                        continue;
+                    }
                     let entry = self.conns.vacant_entry();
                     let key = entry.key();
                     if let Err(e) = self.poll.registry().register(
@@ -266,12 +301,62 @@ impl Supervisor {
         }
     }
 
-    fn on_connection(&mut self, key: usize) {
+    /// A connection is readable or writable; `gone` when its peer has closed it entirely (or
+    /// it failed): nothing more can be answered, so it is dropped at once, even with a request
+    /// in flight (the core forgets what waited on it).
+    fn on_connection(&mut self, key: usize, gone: bool) {
         let Some((_, conn)) = self.conns.get_mut(key) else {
             return;
         };
-        let ok = conn.fill().is_ok() && conn.flush().is_ok();
+        let ok = !gone && conn.flush().is_ok() && conn.fill().is_ok();
         if !ok {
+            self.drop_connection(key);
+        }
+    }
+
+    /// Drops every connection whose peer has closed it entirely (one `poll(2)` over all of
+    /// them, not waiting), before their events are handled.
+    fn drop_hung_up(&mut self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let gone: Vec<usize> = {
+            let mut fds: Vec<PollFd> = self
+                .conns
+                .iter()
+                .map(|(_, (_, c))| PollFd::new(c.stream.as_fd(), PollFlags::empty()))
+                .collect();
+            if poll(&mut fds, PollTimeout::ZERO).is_err() {
+                return;
+            }
+            fds.iter()
+                .zip(&keys)
+                .filter(|(f, _)| {
+                    f.revents()
+                        .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+                })
+                .map(|(_, k)| *k)
+                .collect()
+        };
+        for key in gone {
+            self.drop_connection(key);
+        }
+    }
+
+    /// Drops every connection whose client has not read its answers for too long.
+    fn drop_stalled(&mut self) {
+        let now = Instant::now();
+        let stalled: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, (_, c))| c.stall_deadline().is_some_and(|d| d <= now))
+            .map(|(k, _)| k)
+            .collect();
+        for key in stalled {
+            tracing::warn!(
+                queued_over = MAX_QUEUED_BYTES,
+                "dropping a client that does not read its answers"
+            );
             self.drop_connection(key);
         }
     }
@@ -304,6 +389,7 @@ impl Supervisor {
         let mut served = false;
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
+            let mut took = false;
             while !self.awaiting.contains(&key) {
                 let Some((id, c)) = self.conns.get_mut(key) else {
                     break;
@@ -313,6 +399,7 @@ impl Supervisor {
                     None => break,
                     Some(Incoming::Request(frame)) => {
                         served = true;
+                        took = true;
                         self.awaiting.insert(key);
                         self.driver.feed(Input::Request { conn: id, frame });
                         self.deliver_answers();
@@ -327,8 +414,20 @@ impl Supervisor {
                     }
                 }
             }
-            let done = self.conns.get(key).is_some_and(|(_, c)| c.is_done());
-            if done && !self.awaiting.contains(&key) {
+            // Requests left in the socket (the reader stops at one frame's bound; a full
+            // queue paused it) are read now: edge-triggered readiness will not repeat.
+            if took {
+                if let Some((_, c)) = self.conns.get_mut(key) {
+                    if c.fill().is_err() {
+                        c.broken = true;
+                    }
+                }
+            }
+            let (done, broken) = self
+                .conns
+                .get(key)
+                .map_or((false, false), |(_, c)| (c.is_done(), c.broken));
+            if broken || (done && !self.awaiting.contains(&key)) {
                 self.drop_connection(key);
             }
         }

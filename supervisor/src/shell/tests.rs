@@ -5,7 +5,7 @@ use super::driver::Driver;
 use super::os::{CheckResult, Os};
 use crate::container::spawn::{InitChild, SpawnError};
 use crate::core::{ConnId, Core, CoreConfig, Input, SpawnSpec, StartId};
-use crate::monitor::MonitorCommand;
+use crate::monitor::{MonitorCommand, MonitorEvent};
 use crate::router_link::{Inbox, RouterError};
 use nix::sys::signal::Signal;
 use proto::api::{Command, ContainerState, Request, RequestFrame, Response, StartSpec};
@@ -130,7 +130,28 @@ fn start(id: &str) -> Input {
             hard_limit_bytes: 2,
             nice: 0,
             log_opts: Vec::new(),
+            remove_on_exit: false,
         })),
+    }
+}
+
+/// The memory monitor accepts every registration asked so far.
+fn accept_registrations(d: &mut Driver<FakeOs>) {
+    let asked: Vec<_> = d
+        .os_mut()
+        .monitor
+        .iter()
+        .filter_map(|c| match c {
+            MonitorCommand::Register(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    for t in asked {
+        d.feed(Input::Monitor(MonitorEvent::Registered {
+            id: t.id,
+            pid: t.pid,
+            error: None,
+        }));
     }
 }
 
@@ -151,6 +172,10 @@ fn a_start_runs_through_check_clone_and_ready_pipe() {
     // container-init execs the workload: EOF.
     d.os_mut().ready_writers.clear();
     d.on_ready(s);
+    // The memory monitor is asked; its answer (through the waker) completes the start.
+    assert!(d.take_answers().is_empty());
+    assert!(matches!(&d.os_mut().monitor[..], [MonitorCommand::Register(t)] if t.pid == 1001));
+    accept_registrations(&mut d);
     let answers = d.take_answers();
     assert!(
         matches!(&answers[..], [(ConnId(1), Response::Container(i))] if i.state == ContainerState::Running && i.pid == 1001),
@@ -159,7 +184,6 @@ fn a_start_runs_through_check_clone_and_ready_pipe() {
     let os = d.os_mut();
     assert_eq!(os.routed, vec!["a"]);
     assert_eq!(os.unwatched, 1);
-    assert!(matches!(&os.monitor[..], [MonitorCommand::Register(t)] if t.pid == 1001));
 
     // Reaped and drained: a Wait is answered.
     d.feed(Input::Request {
@@ -211,6 +235,7 @@ fn a_dead_router_is_read_to_the_end_then_restarted_and_handed_the_output_again()
     for s in watched {
         d.on_ready(s);
     }
+    accept_registrations(&mut d);
     assert_eq!(d.take_answers().len(), 2);
     // The router stored all of a before dying: its last report is read before the restart.
     d.os_mut().router_inbox = vec![FromRouter::Drained { id: "a".into() }];

@@ -203,7 +203,6 @@ fn rm_refuses_a_live_container_and_forgets_an_ended_one() {
         .expect("log removal");
     assert_eq!(log, PathBuf::from("/state/logs/a.log"));
     let effects = t.on(Input::LogsRemoved {
-        conn,
         id: "a".into(),
         result: Ok(()),
     });
@@ -218,7 +217,6 @@ fn rm_reports_log_files_it_could_not_remove() {
     ended(&mut t, "a", 10, InitExit::Code(0));
     let (conn, _) = t.request(Request::Remove { id: "a".into() });
     let effects = t.on(Input::LogsRemoved {
-        conn,
         id: "a".into(),
         result: Err(std::io::ErrorKind::PermissionDenied.into()),
     });
@@ -235,4 +233,106 @@ fn a_gone_connection_is_not_answered() {
     t.on(Input::Disconnected { conn });
     t.exit(10, InitExit::Code(0));
     assert_eq!(answer_to(conn, &t.drained("a")), None);
+}
+
+/// Starts `id` as `run --rm` does (on one connection, returned) and makes it run as `pid`.
+fn running_rm(t: &mut T, id: &str, pid: i32) -> ConnId {
+    let rootfs = format!("/roots/{id}");
+    let mut s = spec(id, &rootfs);
+    s.remove_on_exit = true;
+    let (conn, start) = t.begin(s);
+    t.checked(start, &rootfs);
+    t.on(Input::InitSpawned { start, pid });
+    let effects = t.ready(start);
+    assert!(matches!(
+        answer_to(conn, &effects),
+        Some(Response::Container(_))
+    ));
+    conn
+}
+
+fn removes_logs(effects: &[Effect], id: &str) -> bool {
+    effects
+        .iter()
+        .any(|e| matches!(e, Effect::RemoveLogs { id: i, .. } if i == id))
+}
+
+#[test]
+fn run_rm_removes_the_record_once_ended_and_its_client_gone() {
+    let mut t = T::new();
+    let conn = running_rm(&mut t, "a", 10);
+    // `run` waits on its start connection and reads the log to the end before it leaves.
+    t.on(Input::Request {
+        conn,
+        frame: RequestFrame::new(Request::Wait { id: "a".into() }),
+    });
+    t.exit(10, InitExit::Code(3));
+    let effects = t.drained("a");
+    match answer_to(conn, &effects) {
+        Some(Response::Container(i)) => assert_eq!(i.reason, Some(Reason::Exit(3))),
+        other => panic!("{other:?}"),
+    }
+    assert!(!removes_logs(&effects, "a"), "{effects:?}");
+    assert_eq!(t.info("a").exit_status, Some(3));
+    let effects = t.on(Input::Disconnected { conn });
+    assert!(removes_logs(&effects, "a"), "{effects:?}");
+    assert_eq!(
+        error_of(Some(t.ask(Request::Inspect { id: "a".into() }))).0,
+        ErrorCode::NotFound
+    );
+    // The id is free once the files are gone.
+    let effects = t.on(Input::LogsRemoved {
+        id: "a".into(),
+        result: Ok(()),
+    });
+    assert!(effects.is_empty(), "nobody to answer: {effects:?}");
+    t.running("a", 11);
+}
+
+#[test]
+fn run_rm_whose_client_was_killed_is_removed_at_the_end_after_its_waiters() {
+    let mut t = T::new();
+    let conn = running_rm(&mut t, "a", 10);
+    assert!(t.on(Input::Disconnected { conn }).is_empty());
+    assert_eq!(t.info("a").state, ContainerState::Running);
+    let (waiter, _) = t.request(Request::Wait { id: "a".into() });
+    t.exit(10, InitExit::Code(0));
+    let effects = t.drained("a");
+    let answered = effects
+        .iter()
+        .position(|e| matches!(e, Effect::Answer { conn: c, .. } if *c == waiter))
+        .expect("waiter answered");
+    let removed = effects
+        .iter()
+        .position(|e| matches!(e, Effect::RemoveLogs { .. }))
+        .expect("logs removed");
+    assert!(answered < removed, "{effects:?}");
+    assert!(t.ps().is_empty());
+}
+
+#[test]
+fn a_record_without_rm_outlives_its_client() {
+    let mut t = T::new();
+    let (conn, start) = t.cloned("a", 10);
+    t.ready(start);
+    t.on(Input::Disconnected { conn });
+    t.exit(10, InitExit::Code(0));
+    assert!(!removes_logs(&t.drained("a"), "a"));
+    assert_eq!(t.info("a").state, ContainerState::Exited);
+}
+
+#[test]
+fn a_gone_rm_client_still_holds_the_id_until_the_files_are_gone() {
+    let mut t = T::new();
+    ended(&mut t, "a", 10, InitExit::Code(0));
+    let (conn, _) = t.request(Request::Remove { id: "a".into() });
+    t.on(Input::Disconnected { conn });
+    let (c, effects) = t.request(Request::Start(spec("a", "/roots/b")));
+    assert_eq!(error_of(answer_to(c, &effects)).0, ErrorCode::Conflict);
+    let effects = t.on(Input::LogsRemoved {
+        id: "a".into(),
+        result: Ok(()),
+    });
+    assert_eq!(answer_to(conn, &effects), None);
+    t.running("a", 11);
 }

@@ -2,6 +2,7 @@
 //! a fixed instant plus the milliseconds each test gives.
 
 mod ending;
+mod kill;
 mod router;
 mod shutdown;
 mod start;
@@ -43,6 +44,7 @@ fn spec(id: &str, rootfs: &str) -> StartSpec {
         hard_limit_bytes: DEFAULT_HARD_LIMIT_BYTES,
         nice: 0,
         log_opts: Vec::new(),
+        remove_on_exit: false,
     }
 }
 
@@ -152,14 +154,37 @@ impl T {
     /// A running container `id` whose init is `pid`.
     fn running(&mut self, id: &str, pid: i32) -> ContainerInfo {
         let (conn, start) = self.cloned(id, pid);
-        let effects = self.on(Input::InitReport {
-            start,
-            outcome: Outcome::Ready,
-        });
+        let effects = self.ready(start);
         match answer_to(conn, &effects) {
             Some(Response::Container(info)) => info,
             other => panic!("{other:?} / {effects:?}"),
         }
+    }
+
+    /// container-init of `start` reports ready and the memory monitor accepts the
+    /// registration the core then asks for; the effects of both.
+    fn ready(&mut self, start: StartId) -> Vec<Effect> {
+        let mut effects = self.on(Input::InitReport {
+            start,
+            outcome: Outcome::Ready,
+        });
+        let asked = effects.iter().find_map(|e| match e {
+            Effect::Monitor(crate::monitor::MonitorCommand::Register(t)) => Some(t.clone()),
+            _ => None,
+        });
+        if let Some(t) = asked {
+            effects.extend(self.registered(&t.id, t.pid, None));
+        }
+        effects
+    }
+
+    /// The memory monitor's answer to a registration.
+    fn registered(&mut self, id: &str, pid: i32, error: Option<&str>) -> Vec<Effect> {
+        self.on(Input::Monitor(crate::monitor::MonitorEvent::Registered {
+            id: id.into(),
+            pid,
+            error: error.map(str::to_owned),
+        }))
     }
 
     fn exit(&mut self, pid: i32, exit: InitExit) -> Vec<Effect> {

@@ -53,10 +53,18 @@ fn a_start_is_answered_with_the_ready_report_not_before() {
     assert_eq!(ps.len(), 1);
     assert_eq!((ps[0].state, ps[0].pid), (ContainerState::Starting, 42));
     assert_eq!(t.info("a").state, ContainerState::Starting);
+    // Ready: the memory monitor is asked first; the start waits for its answer.
     let effects = t.on(Input::InitReport {
         start,
         outcome: Outcome::Ready,
     });
+    assert_eq!(answer_to(conn, &effects), None);
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Monitor(crate::monitor::MonitorCommand::Register(tr)) if tr.pid == 42
+    )));
+    assert_eq!(t.info("a").state, ContainerState::Starting);
+    let effects = t.registered("a", 42, None);
     let info = match answer_to(conn, &effects) {
         Some(Response::Container(i)) => i,
         other => panic!("{other:?}"),
@@ -65,10 +73,6 @@ fn a_start_is_answered_with_the_ready_report_not_before() {
     assert!(effects
         .iter()
         .any(|e| matches!(e, Effect::RouteOutput { id, .. } if id == "a")));
-    assert!(effects.iter().any(|e| matches!(
-        e,
-        Effect::Monitor(crate::monitor::MonitorCommand::Register(tr)) if tr.pid == 42
-    )));
     assert_eq!(t.info("a").state, ContainerState::Running);
 }
 
@@ -106,18 +110,42 @@ fn ids_and_rootfs_are_taken_by_pending_starts_and_live_containers() {
     assert!(msg.contains("already used by running container a"), "{msg}");
     // And by a live container.
     t.on(Input::InitSpawned { start: a, pid: 42 });
-    t.on(Input::InitReport {
-        start: a,
-        outcome: Outcome::Ready,
-    });
+    t.ready(a);
     let (conn, effects) = t.request(Request::Start(spec("a", "/roots/x")));
     assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
     let (conn_c, c) = t.begin(spec("c", "/roots/a"));
     let effects = t.checked(c, "/roots/a");
     assert_eq!(error_of(answer_to(conn_c, &effects)).0, ErrorCode::Conflict);
-    // An ended container's id and rootfs are free again.
+    // An ended container's rootfs is free again; its id only once `rm` removed it.
     t.exit(42, InitExit::Code(0));
     t.drained("a");
+    t.running("b", 43);
+}
+
+#[test]
+fn an_ended_record_holds_its_id_until_rm_removes_it() {
+    let mut t = T::new();
+    t.running("a", 42);
+    t.exit(42, InitExit::Code(0));
+    t.drained("a");
+    let (conn, effects) = t.request(Request::Start(spec("a", "/roots/other")));
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::Conflict);
+    assert!(msg.contains("container a already exists (exited)"), "{msg}");
+    assert!(msg.contains("engine rm"), "{msg}");
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::CheckRootfs { .. })));
+    // The record is untouched.
+    assert_eq!(t.info("a").pid, 42);
+    // While its log files are being removed the id is still taken.
+    t.request(Request::Remove { id: "a".into() });
+    let (conn, effects) = t.request(Request::Start(spec("a", "/roots/other")));
+    assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
+    t.on(Input::LogsRemoved {
+        id: "a".into(),
+        result: Ok(()),
+    });
     t.running("a", 43);
 }
 
@@ -313,10 +341,7 @@ fn a_start_goes_on_when_its_client_leaves() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 50);
     t.on(Input::Disconnected { conn });
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    let effects = t.ready(start);
     assert_eq!(answer_to(conn, &effects), None);
     assert_eq!(t.info("a").state, ContainerState::Running);
 }
@@ -344,10 +369,7 @@ fn a_starting_container_is_waited_for_and_stopped_once_it_runs_and_not_removed()
     assert!(kills(&effects).is_empty(), "nothing runs yet");
     t.checked(start, "/roots/a");
     t.on(Input::InitSpawned { start, pid: 50 });
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    let effects = t.ready(start);
     assert_eq!(kills(&effects), vec![(50, Signal::SIGTERM)]);
     assert_eq!(kills(&t.advance(100)), vec![(50, Signal::SIGKILL)]);
     t.exit(50, InitExit::Signal(9));
@@ -375,4 +397,75 @@ fn waiters_of_a_failed_start_get_its_error() {
         assert_eq!(code, ErrorCode::InvalidArgument);
         assert_eq!(msg, "rootfs /nope is not a directory");
     }
+}
+
+/// Takes `id` through its ready report: the monitor's registration is asked, not answered.
+fn registering(t: &mut T, id: &str, pid: i32) -> (ConnId, StartId) {
+    let (conn, start) = t.cloned(id, pid);
+    let effects = t.on(Input::InitReport {
+        start,
+        outcome: Outcome::Ready,
+    });
+    assert_eq!(answer_to(conn, &effects), None);
+    (conn, start)
+}
+
+fn unregisters(effects: &[Effect], pid: i32) -> bool {
+    effects.iter().any(|e| {
+        matches!(e, Effect::Monitor(crate::monitor::MonitorCommand::Unregister { pid: p, .. }) if *p == pid)
+    })
+}
+
+#[test]
+fn a_refused_registration_fails_the_start_and_kills_its_init() {
+    let mut t = T::new();
+    let (conn, _) = registering(&mut t, "a", 42);
+    let (waiter, _) = t.request(Request::Wait { id: "a".into() });
+    let effects = t.registered("a", 42, Some("pid 42: no such process"));
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert_eq!(
+        msg,
+        "cannot start a: the memory monitor refused it: pid 42: no such process"
+    );
+    assert_eq!(
+        error_of(answer_to(waiter, &effects)).0,
+        ErrorCode::SpawnFailed
+    );
+    assert_eq!(kills(&effects), vec![(42, Signal::SIGKILL)]);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::DropStart { id, .. } if id == "a")));
+    assert!(t.ps().is_empty());
+    // Nothing ran unmonitored; the id is free once the init is reaped.
+    t.exit(42, InitExit::Signal(9));
+    t.running("a", 43);
+}
+
+#[test]
+fn a_registration_that_never_comes_times_out() {
+    let mut t = T::new();
+    let (conn, _) = registering(&mut t, "a", 42);
+    let effects = t.advance(config().ready_timeout.as_millis() as u64);
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert!(msg.contains("the memory monitor did not answer"), "{msg}");
+    assert_eq!(kills(&effects), vec![(42, Signal::SIGKILL)]);
+    // A late acceptance is undone.
+    assert!(unregisters(&t.registered("a", 42, None), 42));
+}
+
+#[test]
+fn an_init_that_ends_while_registering_becomes_an_ended_container() {
+    let mut t = T::new();
+    let (conn, _) = registering(&mut t, "a", 42);
+    let effects = t.exit(42, InitExit::Code(0));
+    assert!(matches!(
+        answer_to(conn, &effects),
+        Some(Response::Container(_))
+    ));
+    // The backend's acceptance, late, is undone; the record is not touched.
+    assert!(unregisters(&t.registered("a", 42, None), 42));
+    t.drained("a");
+    assert_eq!(t.info("a").state, ContainerState::Exited);
 }
