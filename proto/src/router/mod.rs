@@ -13,6 +13,6 @@ pub mod channel;
 pub mod messages;
 pub mod sink_spec;
 
-pub use channel::{Channel, ChannelError, RouterEnd, SupervisorEnd};
+pub use channel::{Channel, ChannelError, Received, RouterEnd, SupervisorEnd};
 pub use messages::{decode, encode, FromRouter, ToRouter, MAX_CONTROL_LEN};
 pub use sink_spec::{apply_log_opts, SinkSpec, SinkSpecError};
