@@ -21,8 +21,15 @@ pub enum Input<'a> {
         /// Number of fds in the packet (two expected: stdout, stderr).
         fds: usize,
     },
+    /// `AddContainer` arrived without its fds: the kernel cut them off (`MSG_CTRUNC`, this
+    /// process is out of descriptors); the ones that came were closed. It is refused.
+    AddFdsLost {
+        /// Container id.
+        id: String,
+    },
     /// The shell set up a route asked for by [`Effect::SetUp`]: its pipes are usable and
-    /// polled; its sinks started, or why they could not be (the output is then discarded).
+    /// polled; its sinks started (answered `Added`), or why they could not be (answered
+    /// `AddFailed`; the output is then discarded).
     SetUp {
         /// The route.
         route: RouteId,

@@ -54,6 +54,12 @@ impl Core {
             }),
             Input::Validated(error) => self.report(FromRouter::Validated { error }),
             Input::AddRequested { id, fds } => self.add(id, fds),
+            Input::AddFdsLost { id } => {
+                let message = "the log-router could not receive the container's output fds \
+                               (control message truncated: out of file descriptors)"
+                    .to_string();
+                self.report(FromRouter::AddFailed { id, message });
+            }
             Input::SetUp { route, sinks } => self.set_up(route, sinks),
             Input::SetUpFailed { route, message } => {
                 if self.live(route) {
@@ -198,7 +204,11 @@ impl Core {
         }
         let r = &mut self.routes[route.key];
         match sinks {
-            Ok(sinks) => r.set_sinks(sinks),
+            Ok(sinks) => {
+                r.set_sinks(sinks);
+                let id = r.id.clone();
+                self.report(FromRouter::Added { id });
+            }
             Err(message) => {
                 let id = r.id.clone();
                 self.report(FromRouter::AddFailed { id, message });

@@ -1,15 +1,18 @@
 //! The start rules, in two phases: the request is validated and its rootfs checked off the
 //! loop, its `--log-opt` sinks validated by the log-router, then container-init is cloned;
 //! the answer comes with container-init's ready report (and, for a failure, its exit status:
-//! 127/126 mean the program was not found / not executable), in either order. A start that
-//! does not finish within the ready timeout is answered with an error and its init killed.
+//! 127/126 mean the program was not found / not executable), in either order. A ready start
+//! hands its output to the log-router and is answered once the router added it; one whose
+//! log cannot be stored (`AddFailed`) is refused and its init killed, as Docker refuses a
+//! container whose log driver fails. A start that does not finish within the ready timeout
+//! is answered with an error and its init killed.
 
 use crate::core::effect::{Effect, SpawnSpec};
 use crate::core::ending;
 use crate::core::input::{ConnId, ReadyLost, RootfsCheckError, SpawnFailure, StartId};
 use crate::core::records::Container;
 use crate::core::router_state::Phase;
-use crate::core::starts::{PendingStart, Stage};
+use crate::core::starts::{PendingStart, Routing, Stage};
 use crate::core::world::World;
 use crate::monitor::{MonitorCommand, Tracked};
 use nix::sys::signal::Signal;
@@ -94,6 +97,7 @@ pub fn begin(w: &mut World, conn: ConnId, spec: StartSpec) {
         exit: None,
         abandoned: false,
         stop_grace: None,
+        routing: Routing::NotAsked,
     });
     w.starts.checks_in_flight += 1;
     w.out.push(Effect::CheckRootfs { start, path });
@@ -265,7 +269,11 @@ fn settle(w: &mut World, start: StartId) {
     let id = p.spec.id.clone();
     match (&p.report, p.exit) {
         (None, _) => {}
-        (Some(Outcome::Ready), _) => become_container(w, start),
+        (Some(Outcome::Ready), _) => match p.routing {
+            Routing::Added => become_container(w, start),
+            Routing::NotAsked => route(w, start),
+            Routing::Asked => {}
+        },
         (Some(Outcome::ChildFailed(m)), _) => {
             let message = format!("cannot start {id}: container setup failed: {m}");
             abandon(w, start, (ErrorCode::SpawnFailed, message));
@@ -285,6 +293,66 @@ fn settle(w: &mut World, start: StartId) {
                 ),
             };
             abandon(w, start, refusal);
+        }
+    }
+}
+
+/// Hands the output of a ready `start` to the log-router, if it is up (else its `Ready`
+/// does, see [`route_ready_starts`]); the start is answered on `Added`.
+fn route(w: &mut World, start: StartId) {
+    if w.router.phase != Phase::Up {
+        return;
+    }
+    let Some(p) = w.starts.get_mut(start) else {
+        return;
+    };
+    p.routing = Routing::Asked;
+    let (id, sinks) = (p.spec.id.clone(), p.sinks.clone());
+    let log_path = w.cfg.log_path(&id);
+    w.out.push(Effect::RouteOutput {
+        id,
+        log_path,
+        sinks,
+    });
+}
+
+/// A (re)started router is ready: the ready starts it was not asked for, or whose answer the
+/// old router took with it, are handed to it.
+pub fn route_ready_starts(w: &mut World) {
+    let ready: Vec<StartId> = w
+        .starts
+        .iter()
+        .filter(|(_, p)| !p.abandoned && matches!(p.report, Some(Outcome::Ready)))
+        .map(|(s, _)| s)
+        .collect();
+    for s in ready {
+        route(w, s);
+    }
+}
+
+/// The log-router answered the `AddContainer` of container `id`: `Ok` when it added it, else
+/// its one-line reason. A start waiting for it is answered (refused on a failure); other
+/// answers (a running container handed to a restarted router) are only logged.
+pub fn on_add_answer(w: &mut World, id: &str, result: Result<(), String>) {
+    let waiting = w.starts.by_container(id).filter(|s| {
+        w.starts
+            .get(*s)
+            .is_some_and(|p| !p.abandoned && p.routing == Routing::Asked)
+    });
+    match (waiting, result) {
+        (Some(start), Ok(())) => {
+            if let Some(p) = w.starts.get_mut(start) {
+                p.routing = Routing::Added;
+            }
+            settle(w, start);
+        }
+        (Some(start), Err(message)) => {
+            let message = format!("cannot start {id}: its log cannot be stored: {message}");
+            abandon(w, start, (ErrorCode::SpawnFailed, message));
+        }
+        (None, Ok(())) => {}
+        (None, Err(message)) => {
+            tracing::error!(container = %id, %message, "log-router cannot route output");
         }
     }
 }
@@ -315,13 +383,6 @@ fn become_container(w: &mut World, start: StartId) {
     tracing::info!(container = %id, pid, "container started");
     if let Some(conn) = p.conn {
         w.answer(conn, Response::Container(info));
-    }
-    if w.router.phase == Phase::Up {
-        w.out.push(Effect::RouteOutput {
-            id: id.clone(),
-            log_path,
-            sinks: p.sinks,
-        });
     }
     if p.exit.is_none() {
         w.out
@@ -387,6 +448,10 @@ fn timeout_message(w: &World, start: StartId) -> String {
             p.spec.rootfs
         ),
         Stage::Validating => format!("--log-opt: the log-router did not answer within {ms} ms"),
+        Stage::Cloned if matches!(p.report, Some(Outcome::Ready)) => format!(
+            "cannot start {id}: the log-router did not add its log {} within {ms} ms",
+            w.cfg.log_path(id).display()
+        ),
         Stage::Spawning | Stage::Cloned => {
             format!("cannot start {id}: container setup failed: container-init did not report within {ms} ms")
         }

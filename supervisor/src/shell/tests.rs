@@ -148,9 +148,16 @@ fn a_start_runs_through_check_clone_and_ready_pipe() {
     // Nothing written yet: no answer.
     d.on_ready(s);
     assert!(d.take_answers().is_empty());
-    // container-init execs the workload: EOF.
+    // container-init execs the workload: EOF. Its output goes to the router; the answer
+    // waits for the router's Added.
     d.os_mut().ready_writers.clear();
     d.on_ready(s);
+    assert!(d.take_answers().is_empty());
+    assert_eq!(d.os_mut().routed, vec!["a"]);
+    d.os_mut()
+        .router_inbox
+        .push(FromRouter::Added { id: "a".into() });
+    d.on_router_readable();
     let answers = d.take_answers();
     assert!(
         matches!(&answers[..], [(ConnId(1), Response::Container(i))] if i.state == ContainerState::Running && i.pid == 1001),
@@ -211,7 +218,13 @@ fn a_dead_router_is_read_to_the_end_then_restarted_and_handed_the_output_again()
     for s in watched {
         d.on_ready(s);
     }
+    d.os_mut().router_inbox = vec![
+        FromRouter::Added { id: "a".into() },
+        FromRouter::Added { id: "b".into() },
+    ];
+    d.on_router_readable();
     assert_eq!(d.take_answers().len(), 2);
+    d.os_mut().log.clear();
     // The router stored all of a before dying: its last report is read before the restart.
     d.os_mut().router_inbox = vec![FromRouter::Drained { id: "a".into() }];
     d.os_mut().router_closed = true;

@@ -290,6 +290,55 @@ fn adds_are_checked_and_failures_reported() {
 }
 
 #[test]
+fn sinks_that_cannot_be_created_answer_add_failed_not_added() {
+    let t0 = Instant::now();
+    let mut core = Core::new(t0);
+    let fx = core.on(
+        Input::AddRequested {
+            id: "d".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    let [Effect::SetUp { route, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    let sinks = Err("cannot open /full/d.log: No space left on device".to_string());
+    let fx = core.on(
+        Input::SetUp {
+            route: *route,
+            sinks,
+        },
+        t0,
+    );
+    assert!(
+        matches!(reports(&fx)[..], [FromRouter::AddFailed { id, message }] if id == "d" && message.contains("No space left")),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn an_add_whose_fds_were_cut_off_is_refused_by_id() {
+    let t0 = Instant::now();
+    let mut core = Core::new(t0);
+    let fx = core.on(Input::AddFdsLost { id: "e".into() }, t0);
+    assert!(
+        matches!(reports(&fx)[..], [FromRouter::AddFailed { id, message }] if id == "e" && message.contains("out of file descriptors")),
+        "{fx:?}"
+    );
+    assert!(core.is_empty(), "no route is kept");
+    // The id is free: the next AddContainer for it is routed.
+    let fx = core.on(
+        Input::AddRequested {
+            id: "e".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    assert!(matches!(fx[..], [Effect::SetUp { .. }]), "{fx:?}");
+}
+
+#[test]
 fn sink_errors_name_the_sink_and_skip_stale_routes() {
     let t0 = Instant::now();
     let (mut core, route) = with_route(t0, vec![sink("tcp", Mode::Blocking)]);

@@ -149,17 +149,32 @@ impl T {
         (conn, start)
     }
 
-    /// A running container `id` whose init is `pid`.
+    /// A running container `id` whose init is `pid`: reported ready, then added by the
+    /// log-router.
     fn running(&mut self, id: &str, pid: i32) -> ContainerInfo {
         let (conn, start) = self.cloned(id, pid);
-        let effects = self.on(Input::InitReport {
-            start,
-            outcome: Outcome::Ready,
-        });
+        self.ready(conn, start);
+        let effects = self.added(id);
         match answer_to(conn, &effects) {
             Some(Response::Container(info)) => info,
             other => panic!("{other:?} / {effects:?}"),
         }
+    }
+
+    /// Reports container-init of `start` ready: its output is handed to the log-router, and
+    /// the start is not answered before the router added it.
+    fn ready(&mut self, conn: ConnId, start: StartId) -> Vec<Effect> {
+        let effects = self.on(Input::InitReport {
+            start,
+            outcome: Outcome::Ready,
+        });
+        assert_eq!(answer_to(conn, &effects), None, "answered before Added");
+        effects
+    }
+
+    /// The log-router added container `id`.
+    fn added(&mut self, id: &str) -> Vec<Effect> {
+        self.on(Input::Router(FromRouter::Added { id: id.into() }))
     }
 
     fn exit(&mut self, pid: i32, exit: InitExit) -> Vec<Effect> {

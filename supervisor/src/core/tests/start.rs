@@ -53,18 +53,18 @@ fn a_start_is_answered_with_the_ready_report_not_before() {
     assert_eq!(ps.len(), 1);
     assert_eq!((ps[0].state, ps[0].pid), (ContainerState::Starting, 42));
     assert_eq!(t.info("a").state, ContainerState::Starting);
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    // Ready: its output goes to the log-router, and the answer waits for the router.
+    let effects = t.ready(conn, start);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::RouteOutput { id, .. } if id == "a")));
+    assert_eq!(t.info("a").state, ContainerState::Starting);
+    let effects = t.added("a");
     let info = match answer_to(conn, &effects) {
         Some(Response::Container(i)) => i,
         other => panic!("{other:?}"),
     };
     assert_eq!((info.state, info.pid), (ContainerState::Running, 42));
-    assert!(effects
-        .iter()
-        .any(|e| matches!(e, Effect::RouteOutput { id, .. } if id == "a")));
     assert!(effects.iter().any(|e| matches!(
         e,
         Effect::Monitor(crate::monitor::MonitorCommand::Register(tr)) if tr.pid == 42
@@ -77,10 +77,8 @@ fn an_init_that_exits_before_its_report_is_read_still_becomes_a_container() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 42);
     t.exit(42, InitExit::Code(0));
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    t.ready(conn, start);
+    let effects = t.added("a");
     assert!(matches!(
         answer_to(conn, &effects),
         Some(Response::Container(_))
@@ -110,6 +108,7 @@ fn ids_and_rootfs_are_taken_by_pending_starts_and_live_containers() {
         start: a,
         outcome: Outcome::Ready,
     });
+    t.added("a");
     let (conn, effects) = t.request(Request::Start(spec("a", "/roots/x")));
     assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
     let (conn_c, c) = t.begin(spec("c", "/roots/a"));
@@ -313,10 +312,8 @@ fn a_start_goes_on_when_its_client_leaves() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 50);
     t.on(Input::Disconnected { conn });
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    t.ready(conn, start);
+    let effects = t.added("a");
     assert_eq!(answer_to(conn, &effects), None);
     assert_eq!(t.info("a").state, ContainerState::Running);
 }
@@ -348,6 +345,11 @@ fn a_starting_container_is_waited_for_and_stopped_once_it_runs_and_not_removed()
         start,
         outcome: Outcome::Ready,
     });
+    assert!(
+        kills(&effects).is_empty(),
+        "not running before the router added it"
+    );
+    let effects = t.added("a");
     assert_eq!(kills(&effects), vec![(50, Signal::SIGTERM)]);
     assert_eq!(kills(&t.advance(100)), vec![(50, Signal::SIGKILL)]);
     t.exit(50, InitExit::Signal(9));
