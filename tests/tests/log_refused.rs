@@ -1,7 +1,8 @@
 //! A container whose log cannot be stored is refused, not run blind (as Docker refuses a
 //! container whose log driver fails): with the log directory on a full tmpfs, or with the
 //! log-router out of file descriptors, `engine run` exits 125 naming the log, no record stays
-//! and no container process is left; once the cause is gone, the same run works.
+//! and no container process is left; once the cause is gone, the same run works. A log that
+//! fills up while its container runs is not refused but counted: `ps` shows the drops.
 
 use harness::{children_of, stderr, stdout, TestSupervisor};
 use std::path::{Path, PathBuf};
@@ -158,4 +159,42 @@ fn a_router_out_of_fds_refuses_the_container() {
     let out = sup.run_container("starved", "echo fed", &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "fed\n");
+}
+
+#[test]
+fn a_log_that_fills_up_while_the_container_runs_counts_as_dropped() {
+    let sup = TestSupervisor::start();
+    let logs = sup.state_dir.join("logs");
+    let tmpfs = TinyTmpfs::mount(&logs);
+    let out = sup.engine(&[
+        "start",
+        "later",
+        sup.rootfs("later").to_str().unwrap(),
+        "echo before; sleep 2; head -c 8192 /dev/zero | tr '\\0' x; echo",
+        "--log-opt",
+        "drain-timeout=1s",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = harness::wait_for(std::time::Duration::from_secs(10), || {
+        (sup.log_bytes("later") == b"before\n").then_some(())
+    });
+    assert!(stored.is_some(), "{:?}", sup.log_bytes("later"));
+    tmpfs.fill();
+    let info = sup.wait("later");
+    assert_eq!(info.exit_status, Some(0));
+    let file = info
+        .dropped
+        .iter()
+        .find(|d| d.sink == "file")
+        .unwrap_or_else(|| panic!("no file drops in {:?}", info.dropped));
+    // The line did not fit whole: it is counted once, with all its bytes, and `logs` (which
+    // reads what the index describes) shows only what was stored before.
+    assert_eq!((file.dropped_records, file.dropped_bytes), (1, 8193));
+    let logs = sup.engine(&["logs", "later"]);
+    assert_eq!(stdout(&logs), "before\n", "{}", stderr(&logs));
+    let json = sup.engine(&["ps", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v[0]["dropped"][0]["sink"], "file", "{v}");
+    drop(sup);
+    drop(tmpfs);
 }
