@@ -5,6 +5,7 @@
 //! event never reaches a newer route at the same key.
 
 use super::route::{RouteId, SinkInfo};
+pub use crate::pipe::Discarded;
 use proto::router::FromRouter;
 
 /// Something that happened, for [`super::Core::on`].
@@ -93,14 +94,15 @@ pub enum Input<'a> {
         /// Stream index.
         idx: usize,
     },
-    /// Answer to [`Effect::Discard`]: `eof` at end of file (or when the pipe failed).
+    /// Answer to [`Effect::Discard`]: what was thrown away, and whether the pipe reached end
+    /// of file (or failed).
     Discarded {
         /// Route key.
         key: usize,
         /// Stream index.
         idx: usize,
-        /// End of file.
-        eof: bool,
+        /// What was thrown away; `eof` at end of file.
+        thrown: Discarded,
     },
     /// A sink thread released the last hold of chunk `seq`.
     Released {

@@ -84,8 +84,11 @@ impl Core {
                 released,
             } => self.on_delivered(key, idx, seq, len, released),
             Input::ConsumeFailed { key, idx } => self.close_stream(key, idx),
-            Input::Discarded { key, idx, eof } => {
-                if eof {
+            Input::Discarded { key, idx, thrown } => {
+                if let Some(r) = self.routes.get_mut(key) {
+                    r.count_discarded(idx, &thrown);
+                }
+                if thrown.eof {
                     self.close_stream(key, idx);
                 } else {
                     self.arm(key, idx, true);
@@ -399,7 +402,7 @@ impl Core {
             return;
         }
         let mut route = self.routes.remove(key);
-        if let Some(drops) = route.drops_changed().filter(|_| !route.sinks.is_empty()) {
+        if let Some(drops) = route.drops_changed() {
             let id = route.id.clone();
             self.report(FromRouter::Drops { id, drops });
         }

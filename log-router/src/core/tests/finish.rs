@@ -315,6 +315,47 @@ fn sinks_that_cannot_be_created_answer_add_failed_not_added() {
         matches!(reports(&fx)[..], [FromRouter::AddFailed { id, message }] if id == "d" && message.contains("No space left")),
         "{fx:?}"
     );
+    // Its output is read and thrown away, and counted as dropped: each line a record, and the
+    // unfinished one at end of file.
+    let thrown = |bytes, lines, open_line, eof| Discarded {
+        bytes,
+        lines,
+        open_line,
+        eof,
+    };
+    core.on(Input::Turn, t0);
+    for (idx, t) in [
+        (0, thrown(12, 1, true, false)),
+        (0, thrown(3, 0, true, true)),
+        (1, thrown(5, 1, false, false)),
+        (1, thrown(0, 0, false, true)),
+    ] {
+        let fx = core.on(
+            Input::Discarded {
+                key: route.key,
+                idx,
+                thrown: t,
+            },
+            t0,
+        );
+        if idx == 1 && t.eof {
+            let want = SinkDrops {
+                sink: "discarded".into(),
+                dropped_records: 3,
+                dropped_bytes: 20,
+            };
+            assert_eq!(
+                reports(&fx),
+                [
+                    &FromRouter::Drops {
+                        id: "d".into(),
+                        drops: vec![want]
+                    },
+                    &FromRouter::Drained { id: "d".into() }
+                ]
+            );
+        }
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod finish;
 mod flow;
 
-use super::events::{Effect, Input, Peeked};
+use super::events::{Discarded, Effect, Input, Peeked};
 use super::route::{RouteId, SinkInfo, FINISH_SLACK};
 use super::rules::{CHUNKS_PER_TURN, COALESCE_BYTES, COALESCE_WAIT, DROPS_EVERY};
 use super::Core;
