@@ -70,20 +70,9 @@ fn nofile(pid: i32, new: Option<libc::rlimit>) -> libc::rlimit {
     old
 }
 
-fn router_pid(sup: &TestSupervisor) -> i32 {
-    children_of(sup.pid())
-        .into_iter()
-        .map(|(p, _)| p)
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .is_ok_and(|c| c.trim() == "log-router")
-        })
-        .expect("router running")
-}
-
 /// The supervisor's children other than the log-router (container inits still there).
 fn inits(sup: &TestSupervisor) -> Vec<i32> {
-    let router = router_pid(sup);
+    let router = sup.router_pid().expect("router running");
     children_of(sup.pid())
         .into_iter()
         .map(|(p, _)| p)
@@ -139,7 +128,7 @@ fn a_router_out_of_fds_refuses_the_container() {
     let sup = TestSupervisor::start();
     let warm = sup.run_container("warm", "echo warm", &[]);
     assert_eq!(warm.status.code(), Some(0), "{}", stderr(&warm));
-    let pid = router_pid(&sup);
+    let pid = sup.router_pid().expect("router running");
     // The limit bounds fd numbers: at the lowest free one, no fd can be installed.
     let open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
