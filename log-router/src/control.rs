@@ -1,7 +1,8 @@
 //! The router's end of the control channel ([`proto::router::RouterEnd`]) with a queue for
 //! reports the supervisor has not read yet, so the router never blocks on a busy supervisor.
 
-use proto::router::{ChannelError, FromRouter, RouterEnd, ToRouter};
+use proto::router::channel::MAX_FDS;
+use proto::router::{ChannelError, FromRouter, Received, RouterEnd, ToRouter};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -12,6 +13,9 @@ pub struct Packet {
     pub message: ToRouter,
     /// File descriptors of its packet.
     pub fds: Vec<OwnedFd>,
+    /// The packet's fds were cut off (`MSG_CTRUNC`: too many, or this process is out of
+    /// descriptors); `fds` is then empty.
+    pub fds_truncated: bool,
 }
 
 /// The control channel with its outgoing queue.
@@ -38,17 +42,31 @@ impl Control {
         self.channel.as_raw_fd()
     }
 
-    /// Receives one packet. `Ok(None)`: nothing pending.
+    /// Receives one packet. `Ok(None)`: nothing pending. A packet whose fds were cut off is
+    /// returned with `fds_truncated` when its message decodes, so that it can be answered.
     ///
     /// # Errors
     /// [`ChannelError::Closed`] when the supervisor closed its end; packet errors
-    /// ([`ChannelError::is_packet_error`]: the packet was dropped, the channel goes on); other
+    /// ([`ChannelError::is_packet_error`]: the packet was dropped, the channel goes on; an
+    /// undecodable one whose fds were cut off is [`ChannelError::FdsTruncated`]); other
     /// socket errors.
     pub fn recv(&mut self) -> Result<Option<Packet>, ChannelError> {
-        Ok(self
-            .channel
-            .recv()?
-            .map(|(message, fds)| Packet { message, fds }))
+        Ok(match self.channel.recv_any()? {
+            None => None,
+            Some(Received::Message(message, fds)) => Some(Packet {
+                message,
+                fds,
+                fds_truncated: false,
+            }),
+            Some(Received::FdsTruncated(Some(message))) => Some(Packet {
+                message,
+                fds: Vec::new(),
+                fds_truncated: true,
+            }),
+            Some(Received::FdsTruncated(None)) => {
+                return Err(ChannelError::FdsTruncated { max: MAX_FDS })
+            }
+        })
     }
 
     /// Queues a report and tries to send everything queued.

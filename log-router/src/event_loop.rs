@@ -183,6 +183,14 @@ impl Shell {
     }
 
     fn on_packet(&mut self, p: Packet) {
+        if p.fds_truncated {
+            return match p.message {
+                ToRouter::AddContainer { id, .. } => self.feed(Input::AddFdsLost { id }),
+                other => {
+                    tracing::error!(?other, "ignoring a control packet whose fds were cut off")
+                }
+            };
+        }
         match p.message {
             ToRouter::Configure { sinks } => {
                 let result = self.io.configure(&sinks);

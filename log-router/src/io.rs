@@ -177,14 +177,17 @@ impl Io {
             }
             Effect::Discard { key, idx } => {
                 let fd = pipe_of(&self.routes, key, idx)?;
-                let eof = match self.scratch.discard(fd) {
-                    Ok(eof) => eof,
+                let thrown = match self.scratch.discard(fd) {
+                    Ok(thrown) => thrown,
                     Err(e) => {
                         tracing::error!(id = %self.id(key), error = %e, "discarding failed");
-                        true
+                        crate::pipe::Discarded {
+                            eof: true,
+                            ..Default::default()
+                        }
                     }
                 };
-                Some(Input::Discarded { key, idx, eof })
+                Some(Input::Discarded { key, idx, thrown })
             }
             Effect::Arm { key, idx, armed } => {
                 self.arm(key, idx, armed);

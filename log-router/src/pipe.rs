@@ -123,27 +123,47 @@ impl Scratch {
         Ok(())
     }
 
-    /// Consumes whatever `src` holds now, for a container whose output is not routed.
-    /// Returns true at end of file.
+    /// Reads and throws away whatever `src` holds now, for a container whose output is not
+    /// routed, counting what it threw away (the router reports it as dropped).
     ///
     /// # Errors
-    /// Errors of `splice`.
-    pub fn discard(&mut self, src: BorrowedFd<'_>) -> io::Result<bool> {
+    /// Errors of `read`.
+    pub fn discard(&mut self, src: BorrowedFd<'_>) -> io::Result<Discarded> {
+        let mut buf = [0u8; 16 * 1024];
+        let mut done = Discarded::default();
         loop {
-            match splice(
-                src,
-                None,
-                &self.null,
-                None,
-                PIPE_BYTES,
-                SpliceFFlags::SPLICE_F_NONBLOCK,
-            ) {
-                Ok(0) => return Ok(true),
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => return Ok(false),
+            match nix::unistd::read(src, &mut buf) {
+                Ok(0) => {
+                    done.eof = true;
+                    return Ok(done);
+                }
+                Ok(n) => done.count(&buf[..n]),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(done),
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// What one [`Scratch::discard`] threw away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// Bytes thrown away.
+    pub bytes: u64,
+    /// Line feeds among them (each ends a record).
+    pub lines: u64,
+    /// The last byte thrown away was not a line feed: a record is still open.
+    pub open_line: bool,
+    /// End of file was reached.
+    pub eof: bool,
+}
+
+impl Discarded {
+    fn count(&mut self, bytes: &[u8]) {
+        self.bytes += bytes.len() as u64;
+        self.lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.open_line = bytes.last() != Some(&b'\n');
     }
 }
 
@@ -238,13 +258,35 @@ mod tests {
     }
 
     #[test]
-    fn discard_reads_to_eof() {
+    fn discard_reads_to_eof_and_counts_what_it_threw_away() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap();
         let mut s = Scratch::new().unwrap();
         let mut w = File::from(w);
         w.write_all(&[7u8; 1000]).unwrap();
-        assert!(!s.discard(r.as_fd()).unwrap());
+        w.write_all(b"\nsecond\nopen").unwrap();
+        let first = s.discard(r.as_fd()).unwrap();
+        assert_eq!(
+            first,
+            Discarded {
+                bytes: 1012,
+                lines: 2,
+                open_line: true,
+                eof: false
+            }
+        );
+        w.write_all(&[b'x'; 40_000]).unwrap();
+        w.write_all(b"\n").unwrap();
         drop(w);
-        assert!(s.discard(r.as_fd()).unwrap());
+        let last = s.discard(r.as_fd()).unwrap();
+        assert_eq!(
+            last,
+            Discarded {
+                bytes: 40_001,
+                lines: 1,
+                open_line: false,
+                eof: true
+            }
+        );
+        assert!(s.discard(r.as_fd()).unwrap().eof);
     }
 }

@@ -135,6 +135,20 @@ fn add_with_a_bad_sink_reports_and_still_drains() {
         matches!(&seen[0], FromRouter::AddFailed { id, message } if id == "x" && message.contains("/nonexistent/sink.so")),
         "{seen:?}"
     );
+    // What it threw away is counted as dropped, before `Drained`.
+    let drops = seen.iter().rev().find_map(|m| match m {
+        FromRouter::Drops { drops, .. } => Some(drops.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        drops,
+        Some(vec![proto::api::SinkDrops {
+            sink: "discarded".into(),
+            dropped_records: 1,
+            dropped_bytes: 10,
+        }]),
+        "{seen:?}"
+    );
     stop_router(link);
 }
 

@@ -185,7 +185,8 @@ impl Reason {
 /// What one sink did not store for one container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkDrops {
-    /// Sink name or path, as configured.
+    /// Sink name or path, as configured; `discarded` for output the log-router read and threw
+    /// away because the container's sinks could not be created.
     pub sink: String,
     /// Records the sink did not store: its queue was full (non-blocking mode), it failed for
     /// good, or it was still failing at the end of its drain timeout. Each record counts once.

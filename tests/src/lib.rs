@@ -255,6 +255,17 @@ impl TestSupervisor {
         std::fs::read(self.state_dir.join("logs").join(format!("{id}.log"))).unwrap_or_default()
     }
 
+    /// Host PID of the supervisor's current log-router (a child named `log-router`), if any.
+    pub fn router_pid(&self) -> Option<i32> {
+        children_of(self.pid())
+            .into_iter()
+            .map(|(p, _)| p)
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "log-router")
+            })
+    }
+
     /// Whether the supervisor process is still running.
     pub fn alive(&mut self) -> bool {
         self.child

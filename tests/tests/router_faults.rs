@@ -1,18 +1,8 @@
 //! The log-router as a separate, restartable process: killed with SIGKILL during a steady
 //! stream, it is restarted by the supervisor, handed the fds again, and the log is complete.
 
-use harness::{children_of, wait_for, TestSupervisor};
+use harness::{wait_for, TestSupervisor};
 use std::time::Duration;
-
-fn router_pid(sup: &TestSupervisor) -> Option<i32> {
-    children_of(sup.pid())
-        .into_iter()
-        .map(|(p, _)| p)
-        .find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm"))
-                .is_ok_and(|c| c.trim() == "log-router")
-        })
-}
 
 #[test]
 fn router_killed_mid_stream_loses_no_line() {
@@ -26,12 +16,12 @@ fn router_killed_mid_stream_loses_no_line() {
         wait_for(Duration::from_secs(20), || {
             (sup.log_bytes("stream").len() > 20_000 * (killed + 1)).then_some(())
         });
-        let pid = router_pid(&sup).expect("router running");
+        let pid = sup.router_pid().expect("router running");
         // SAFETY: kill(2) on a PID we just read; no memory involved.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         killed += 1;
         wait_for(Duration::from_secs(20), || {
-            router_pid(&sup).filter(|&p| p != pid).map(|_| ())
+            sup.router_pid().filter(|&p| p != pid).map(|_| ())
         })
         .expect("router restarted");
     }

@@ -5,6 +5,7 @@
 //! event never reaches a newer route at the same key.
 
 use super::route::{RouteId, SinkInfo};
+pub use crate::pipe::Discarded;
 use proto::router::FromRouter;
 
 /// Something that happened, for [`super::Core::on`].
@@ -21,8 +22,15 @@ pub enum Input<'a> {
         /// Number of fds in the packet (two expected: stdout, stderr).
         fds: usize,
     },
+    /// `AddContainer` arrived without its fds: the kernel cut them off (`MSG_CTRUNC`, this
+    /// process is out of descriptors); the ones that came were closed. It is refused.
+    AddFdsLost {
+        /// Container id.
+        id: String,
+    },
     /// The shell set up a route asked for by [`Effect::SetUp`]: its pipes are usable and
-    /// polled; its sinks started, or why they could not be (the output is then discarded).
+    /// polled; its sinks started (answered `Added`), or why they could not be (answered
+    /// `AddFailed`; the output is then discarded).
     SetUp {
         /// The route.
         route: RouteId,
@@ -86,14 +94,15 @@ pub enum Input<'a> {
         /// Stream index.
         idx: usize,
     },
-    /// Answer to [`Effect::Discard`]: `eof` at end of file (or when the pipe failed).
+    /// Answer to [`Effect::Discard`]: what was thrown away, and whether the pipe reached end
+    /// of file (or failed).
     Discarded {
         /// Route key.
         key: usize,
         /// Stream index.
         idx: usize,
-        /// End of file.
-        eof: bool,
+        /// What was thrown away; `eof` at end of file.
+        thrown: Discarded,
     },
     /// A sink thread released the last hold of chunk `seq`.
     Released {

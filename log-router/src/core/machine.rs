@@ -54,6 +54,12 @@ impl Core {
             }),
             Input::Validated(error) => self.report(FromRouter::Validated { error }),
             Input::AddRequested { id, fds } => self.add(id, fds),
+            Input::AddFdsLost { id } => {
+                let message = "the log-router could not receive the container's output fds \
+                               (control message truncated: out of file descriptors)"
+                    .to_string();
+                self.report(FromRouter::AddFailed { id, message });
+            }
             Input::SetUp { route, sinks } => self.set_up(route, sinks),
             Input::SetUpFailed { route, message } => {
                 if self.live(route) {
@@ -78,8 +84,11 @@ impl Core {
                 released,
             } => self.on_delivered(key, idx, seq, len, released),
             Input::ConsumeFailed { key, idx } => self.close_stream(key, idx),
-            Input::Discarded { key, idx, eof } => {
-                if eof {
+            Input::Discarded { key, idx, thrown } => {
+                if let Some(r) = self.routes.get_mut(key) {
+                    r.count_discarded(idx, &thrown);
+                }
+                if thrown.eof {
                     self.close_stream(key, idx);
                 } else {
                     self.arm(key, idx, true);
@@ -198,7 +207,11 @@ impl Core {
         }
         let r = &mut self.routes[route.key];
         match sinks {
-            Ok(sinks) => r.set_sinks(sinks),
+            Ok(sinks) => {
+                r.set_sinks(sinks);
+                let id = r.id.clone();
+                self.report(FromRouter::Added { id });
+            }
             Err(message) => {
                 let id = r.id.clone();
                 self.report(FromRouter::AddFailed { id, message });
@@ -389,7 +402,7 @@ impl Core {
             return;
         }
         let mut route = self.routes.remove(key);
-        if let Some(drops) = route.drops_changed().filter(|_| !route.sinks.is_empty()) {
+        if let Some(drops) = route.drops_changed() {
             let id = route.id.clone();
             self.report(FromRouter::Drops { id, drops });
         }

@@ -2,6 +2,7 @@
 //! done), the container's sinks as the core sees them (label, mode, deadlines, counters), and
 //! the finish bookkeeping that decides when the log is complete.
 
+use crate::pipe::Discarded;
 use crate::plan::Mode;
 use crate::sink_shared::SinkShared;
 use proto::api::{SinkDrops, SinkWait};
@@ -9,6 +10,10 @@ use sink_abi::Stream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The sink name under which a route without sinks (they could not be created) reports the
+/// output it read and threw away, in `Drops`.
+pub const DISCARDED: &str = "discarded";
 
 /// Which route an event is about: the slab key plus a serial, so that an event from a sink
 /// thread that outlived its route (abandoned at the finish deadline) never reaches a new route
@@ -134,6 +139,10 @@ pub struct Route {
     pub reported: Vec<(u64, u64)>,
     /// `Draining` was reported.
     pub draining_reported: bool,
+    /// Output read and thrown away because the route has no sinks: (records, bytes).
+    pub discarded: (u64, u64),
+    /// Per stream: the last byte thrown away did not end a line (a record is open).
+    pub discard_open: [bool; 2],
 }
 
 impl Route {
@@ -151,7 +160,21 @@ impl Route {
             next_seq: 0,
             reported: Vec::new(),
             draining_reported: false,
+            discarded: (0, 0),
+            discard_open: [false; 2],
         }
+    }
+
+    /// Counts output of stream `idx` thrown away for lack of sinks: each line is a record, and
+    /// so is an unfinished one at end of file.
+    pub fn count_discarded(&mut self, idx: usize, thrown: &Discarded) {
+        let open = &mut self.discard_open[idx];
+        if thrown.bytes > 0 {
+            *open = thrown.open_line;
+        }
+        let unfinished = u64::from(thrown.eof && std::mem::take(open));
+        self.discarded.0 += thrown.lines + unfinished;
+        self.discarded.1 += thrown.bytes;
     }
 
     /// Gives the route its sinks.
@@ -221,9 +244,11 @@ impl Route {
     }
 
     /// Drop counters that changed since the last call (all non-zero ones, as the report wants),
-    /// or `None` when nothing changed.
+    /// or `None` when nothing changed. A route without sinks counts what it threw away, as
+    /// sink [`DISCARDED`].
     pub fn drops_changed(&mut self) -> Option<Vec<SinkDrops>> {
-        let now: Vec<(u64, u64)> = self
+        let mut labels: Vec<&str> = self.sinks.iter().map(|s| s.label.as_str()).collect();
+        let mut now: Vec<(u64, u64)> = self
             .sinks
             .iter()
             .map(|s| {
@@ -231,16 +256,19 @@ impl Route {
                 (d.records, d.bytes)
             })
             .collect();
+        if self.sinks.is_empty() && self.discarded != (0, 0) {
+            labels.push(DISCARDED);
+            now.push(self.discarded);
+        }
         if now == self.reported {
             return None;
         }
-        let drops = self
-            .sinks
+        let drops = labels
             .iter()
             .zip(&now)
-            .filter(|(_, c)| c.0 > 0)
-            .map(|(s, c)| SinkDrops {
-                sink: s.label.clone(),
+            .filter(|(_, c)| c.0 > 0 || c.1 > 0)
+            .map(|(label, c)| SinkDrops {
+                sink: label.to_string(),
                 dropped_records: c.0,
                 dropped_bytes: c.1,
             })

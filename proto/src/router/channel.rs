@@ -185,11 +185,30 @@ impl<Tx: Serialize, Rx: DeserializeOwned> Channel<Tx, Rx> {
     /// [`ChannelError::FdsTruncated`], [`ChannelError::Decode`]) after which the channel is
     /// still usable and the packet's fds are closed; [`ChannelError::Socket`].
     pub fn recv(&mut self) -> Result<Option<(Rx, Vec<OwnedFd>)>, ChannelError> {
+        match self.recv_any()? {
+            None => Ok(None),
+            Some(Received::Message(msg, fds)) => Ok(Some((msg, fds))),
+            Some(Received::FdsTruncated(_)) => Err(ChannelError::FdsTruncated { max: MAX_FDS }),
+        }
+    }
+
+    /// As [`Channel::recv`], but a packet whose fds were cut off (`MSG_CTRUNC`: more than
+    /// [`MAX_FDS`], or the receiver is out of descriptors, `RLIMIT_NOFILE`) is returned as
+    /// [`Received::FdsTruncated`] with its message when the bytes decode, so that the
+    /// receiver can answer for it. The fds that arrived with it are closed.
+    ///
+    /// # Errors
+    /// As [`Channel::recv`], without [`ChannelError::FdsTruncated`].
+    pub fn recv_any(&mut self) -> Result<Option<Received<Rx>>, ChannelError> {
         let Some(raw) = self.recv_raw()? else {
             return Ok(None);
         };
         if raw.fds_truncated {
-            return Err(ChannelError::FdsTruncated { max: MAX_FDS });
+            drop(raw.fds);
+            let msg = (raw.len <= MAX_CONTROL_LEN)
+                .then(|| rmp_serde::from_slice(&self.buf[..raw.len]).ok())
+                .flatten();
+            return Ok(Some(Received::FdsTruncated(msg)));
         }
         if raw.len == 0 && raw.fds.is_empty() {
             return Err(ChannelError::Closed);
@@ -201,7 +220,7 @@ impl<Tx: Serialize, Rx: DeserializeOwned> Channel<Tx, Rx> {
             });
         }
         let msg = rmp_serde::from_slice(&self.buf[..raw.len]).map_err(ChannelError::Decode)?;
-        Ok(Some((msg, raw.fds)))
+        Ok(Some(Received::Message(msg, raw.fds)))
     }
 
     /// Waits up to `timeout` until a packet (or end of file) is waiting. Returns whether it is.
@@ -324,6 +343,16 @@ impl<Tx, Rx> AsRawFd for Channel<Tx, Rx> {
     }
 }
 
+/// One packet from [`Channel::recv_any`].
+#[derive(Debug)]
+pub enum Received<Rx> {
+    /// A message and the fds of its packet, in order.
+    Message(Rx, Vec<OwnedFd>),
+    /// A packet whose fds were cut off (`MSG_CTRUNC`); the ones that arrived were closed. Its
+    /// message, when its bytes decode (`None` when they do not).
+    FdsTruncated(Option<Rx>),
+}
+
 /// What one `recvmsg` produced.
 struct RawPacket {
     /// Real length of the packet, in bytes (may exceed the buffer).
@@ -427,6 +456,35 @@ mod tests {
         assert_eq!(r.read_to_end(&mut rest).unwrap(), 0);
         sup.send(&ToRouter::Shutdown, &[]).unwrap();
         assert_eq!(router.recv().unwrap().unwrap().0, ToRouter::Shutdown);
+    }
+
+    #[test]
+    fn a_truncated_packet_still_names_its_message() {
+        let (sup, mut router) = ends();
+        let (mut r, w) = pipe();
+        let dups: Vec<OwnedFd> = (0..MAX_FDS + 1)
+            .map(|_| w.as_fd().try_clone_to_owned().unwrap())
+            .collect();
+        {
+            let borrowed: Vec<BorrowedFd<'_>> = dups.iter().map(AsFd::as_fd).collect();
+            sup.send(&add("a"), &borrowed).unwrap();
+        }
+        drop((dups, w));
+        match router.recv_any().unwrap() {
+            Some(Received::FdsTruncated(Some(msg))) => assert_eq!(msg, add("a")),
+            other => panic!("{other:?}"),
+        }
+        let mut rest = Vec::new();
+        assert_eq!(
+            r.read_to_end(&mut rest).unwrap(),
+            0,
+            "the fds that came are closed"
+        );
+        sup.send(&ToRouter::Shutdown, &[]).unwrap();
+        assert!(matches!(
+            router.recv_any().unwrap(),
+            Some(Received::Message(ToRouter::Shutdown, fds)) if fds.is_empty()
+        ));
     }
 
     #[test]

@@ -60,7 +60,15 @@ pub enum FromRouter {
         /// One-line reason.
         message: String,
     },
-    /// A container's sinks could not be created; its output is not routed.
+    /// Answer to `AddContainer`: the container's sinks were created and its output is routed.
+    /// Every `AddContainer` is answered once, by `Added` or `AddFailed`, in order.
+    Added {
+        /// Container id.
+        id: String,
+    },
+    /// Answer to `AddContainer` when the container's output cannot be stored: its sinks could
+    /// not be created (its output is then read and discarded), or its fds did not arrive
+    /// (wrong count, or the control message was truncated: the router is out of fds).
     AddFailed {
         /// Container id.
         id: String,

@@ -16,7 +16,7 @@ pub mod launch;
 pub mod messages;
 pub mod sink_spec;
 
-pub use channel::{Channel, ChannelError, RouterEnd, SupervisorEnd};
+pub use channel::{Channel, ChannelError, Received, RouterEnd, SupervisorEnd};
 pub use launch::{spawn_with_control, LaunchError, CONTROL_FD_FLAG};
 pub use messages::{decode, encode, FromRouter, ToRouter, MAX_CONTROL_LEN};
 pub use sink_spec::{apply_log_opts, SinkSpec, SinkSpecError};

@@ -78,6 +78,13 @@ pub fn on_exit(w: &mut World, id: &str, exit: InitExit) {
 /// The log-router stored every byte of container `id`.
 pub fn on_drained(w: &mut World, id: &str) {
     let Some(c) = w.records.get_mut(id) else {
+        // Still starting, added by the router and waiting for the monitor: kept for its
+        // record. (A drain before `Added` is an earlier route's: the router reports `Added`
+        // before the `Drained` of the same route.)
+        let pending = w.starts.by_container(id);
+        if let Some(p) = pending.and_then(|s| w.starts.get_mut(s)) {
+            p.drained |= !p.abandoned && p.routing == crate::core::starts::Routing::Added;
+        }
         return;
     };
     if c.drained {

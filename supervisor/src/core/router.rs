@@ -14,6 +14,7 @@ use proto::router::FromRouter;
 pub fn on_message(w: &mut World, msg: FromRouter) {
     match msg {
         FromRouter::Drained { id } => ending::on_drained(w, &id),
+        FromRouter::Added { id } => start::on_add_answer(w, &id, Ok(())),
         FromRouter::Validated { error } => match w.router.validations.pop_front() {
             Some(s) => start::on_validated(w, s, error),
             None => tracing::warn!("log-router answered a validation nobody asked for"),
@@ -26,9 +27,7 @@ pub fn on_message(w: &mut World, msg: FromRouter) {
                 retry_later(w);
             }
         }
-        FromRouter::AddFailed { id, message } => {
-            tracing::error!(container = %id, %message, "log-router cannot route output");
-        }
+        FromRouter::AddFailed { id, message } => start::on_add_answer(w, &id, Err(message)),
         FromRouter::SinkError { id, sink, message } => {
             tracing::warn!(container = %id, %sink, %message, "sink error");
         }
@@ -65,6 +64,7 @@ fn on_ready(w: &mut World) {
         })
         .collect();
     w.out.extend(again);
+    start::route_ready_starts(w);
 }
 
 /// The current log-router process was reaped (its last reports were read before).

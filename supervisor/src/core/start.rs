@@ -1,17 +1,19 @@
 //! The start rules, in two phases: the request is validated and its rootfs checked off the
 //! loop, its `--log-opt` sinks validated by the log-router, then container-init is cloned;
 //! the answer comes with container-init's ready report (and, for a failure, its exit status:
-//! 127/126 mean the program was not found / not executable), in either order, once the
-//! memory monitor has accepted the container (a refusal fails the start: a container never
-//! runs unmonitored). A start that does not finish within the ready timeout is answered with
-//! an error and its init killed.
+//! 127/126 mean the program was not found / not executable), in either order. A ready start
+//! hands its output to the log-router and waits until the router added it (one whose log
+//! cannot be stored, `AddFailed`, is refused and its init killed, as Docker refuses a
+//! container whose log driver fails), then until the memory monitor has accepted the container
+//! (a refusal fails the start: a container never runs unmonitored). A start that does not
+//! finish within the ready timeout is answered with an error and its init killed.
 
 use crate::core::effect::{Effect, SpawnSpec};
 use crate::core::ending;
 use crate::core::input::{ConnId, ReadyLost, RootfsCheckError, SpawnFailure, StartId};
 use crate::core::records::Container;
 use crate::core::router_state::Phase;
-use crate::core::starts::{PendingStart, Stage};
+use crate::core::starts::{PendingStart, Routing, Stage};
 use crate::core::world::World;
 use crate::monitor::{MonitorCommand, Tracked};
 use nix::sys::signal::Signal;
@@ -110,6 +112,8 @@ pub fn begin(w: &mut World, conn: ConnId, spec: StartSpec) {
         exit: None,
         abandoned: false,
         stop_grace: None,
+        routing: Routing::NotAsked,
+        drained: false,
     });
     w.starts.checks_in_flight += 1;
     w.out.push(Effect::CheckRootfs { start, path });
@@ -281,10 +285,14 @@ fn settle(w: &mut World, start: StartId) {
     let id = p.spec.id.clone();
     match (&p.report, p.exit) {
         (None, _) => {}
-        // Ended already: nothing to monitor (a registration in flight is undone when its
-        // answer comes).
-        (Some(Outcome::Ready), Some(_)) => become_container(w, start),
-        (Some(Outcome::Ready), None) => register(w, start),
+        (Some(Outcome::Ready), exit) => match p.routing {
+            Routing::NotAsked => route(w, start),
+            Routing::Asked => {}
+            // Ended already: nothing to monitor (a registration in flight is undone when its
+            // answer comes).
+            Routing::Added if exit.is_some() => become_container(w, start),
+            Routing::Added => register(w, start),
+        },
         (Some(Outcome::ChildFailed(m)), _) => {
             let message = format!("cannot start {id}: container setup failed: {m}");
             abandon(w, start, (ErrorCode::SpawnFailed, message));
@@ -350,6 +358,66 @@ pub fn on_registered(w: &mut World, id: &str, pid: i32, error: Option<String>) {
     }
 }
 
+/// Hands the output of a ready `start` to the log-router, if it is up (else its `Ready`
+/// does, see [`route_ready_starts`]); the start is answered on `Added`.
+fn route(w: &mut World, start: StartId) {
+    if w.router.phase != Phase::Up {
+        return;
+    }
+    let Some(p) = w.starts.get_mut(start) else {
+        return;
+    };
+    p.routing = Routing::Asked;
+    let (id, sinks) = (p.spec.id.clone(), p.sinks.clone());
+    let log_path = w.cfg.log_path(&id);
+    w.out.push(Effect::RouteOutput {
+        id,
+        log_path,
+        sinks,
+    });
+}
+
+/// A (re)started router is ready: the ready starts it was not asked for, or whose answer the
+/// old router took with it, are handed to it.
+pub fn route_ready_starts(w: &mut World) {
+    let ready: Vec<StartId> = w
+        .starts
+        .iter()
+        .filter(|(_, p)| !p.abandoned && matches!(p.report, Some(Outcome::Ready)))
+        .map(|(s, _)| s)
+        .collect();
+    for s in ready {
+        route(w, s);
+    }
+}
+
+/// The log-router answered the `AddContainer` of container `id`: `Ok` when it added it, else
+/// its one-line reason. A start waiting for it is answered (refused on a failure); other
+/// answers (a running container handed to a restarted router) are only logged.
+pub fn on_add_answer(w: &mut World, id: &str, result: Result<(), String>) {
+    let waiting = w.starts.by_container(id).filter(|s| {
+        w.starts
+            .get(*s)
+            .is_some_and(|p| !p.abandoned && p.routing == Routing::Asked)
+    });
+    match (waiting, result) {
+        (Some(start), Ok(())) => {
+            if let Some(p) = w.starts.get_mut(start) {
+                p.routing = Routing::Added;
+            }
+            settle(w, start);
+        }
+        (Some(start), Err(message)) => {
+            let message = format!("cannot start {id}: its log cannot be stored: {message}");
+            abandon(w, start, (ErrorCode::SpawnFailed, message));
+        }
+        (None, Ok(())) => {}
+        (None, Err(message)) => {
+            tracing::error!(container = %id, %message, "log-router cannot route output");
+        }
+    }
+}
+
 /// A `stop` of a container still starting: it is stopped as soon as it runs (the shortest
 /// grace of several stops wins).
 pub fn stop_when_started(w: &mut World, start: StartId, grace: Duration) {
@@ -379,14 +447,11 @@ fn become_container(w: &mut World, start: StartId) {
     if let Some(conn) = p.conn {
         w.answer(conn, Response::Container(info));
     }
-    if w.router.phase == Phase::Up {
-        w.out.push(Effect::RouteOutput {
-            id: id.clone(),
-            log_path,
-            sinks: p.sinks,
-        });
-    }
     w.records.insert(record);
+    // Its log was complete before it was monitored (the workload closed its output early).
+    if p.drained {
+        ending::on_drained(w, &id);
+    }
     if let Some(grace) = p.stop_grace {
         ending::request_stop(w, &id, grace);
     }
@@ -441,6 +506,10 @@ fn timeout_message(w: &World, start: StartId) -> String {
             p.spec.rootfs
         ),
         Stage::Validating => format!("--log-opt: the log-router did not answer within {ms} ms"),
+        Stage::Cloned if matches!(p.report, Some(Outcome::Ready)) => format!(
+            "cannot start {id}: the log-router did not add its log {} within {ms} ms",
+            w.cfg.log_path(id).display()
+        ),
         Stage::Spawning | Stage::Cloned => {
             format!("cannot start {id}: container setup failed: container-init did not report within {ms} ms")
         }

@@ -27,6 +27,19 @@ pub enum Stage {
     Registering,
 }
 
+/// Where a start's output is with the log-router: the start is answered only once it is
+/// [`Routing::Added`] (Docker refuses a container whose log driver cannot start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Not handed to the router yet (no ready report yet, or the router is restarting).
+    #[default]
+    NotAsked,
+    /// `AddContainer` was sent; `Added` or `AddFailed` is awaited.
+    Asked,
+    /// The router answered `Added`: its log is being stored.
+    Added,
+}
+
 /// One start in flight.
 #[derive(Debug)]
 pub struct PendingStart {
@@ -54,6 +67,11 @@ pub struct PendingStart {
     pub abandoned: bool,
     /// A `stop` came while it was starting: the grace period of the stop that follows.
     pub stop_grace: Option<std::time::Duration>,
+    /// Where its output is with the log-router.
+    pub routing: Routing,
+    /// The log-router reported its log complete while it was still starting (its workload
+    /// closed stdout and stderr before the monitor answered): carried into its record.
+    pub drained: bool,
 }
 
 impl PendingStart {

@@ -169,10 +169,17 @@ fn a_start_runs_through_check_clone_and_ready_pipe() {
     // Nothing written yet: no answer.
     d.on_ready(s);
     assert!(d.take_answers().is_empty());
-    // container-init execs the workload: EOF.
+    // container-init execs the workload: EOF. Its output goes to the router; the answer
+    // waits for the router's Added.
     d.os_mut().ready_writers.clear();
     d.on_ready(s);
-    // The memory monitor is asked; its answer (through the waker) completes the start.
+    assert!(d.take_answers().is_empty());
+    assert_eq!(d.os_mut().routed, vec!["a"]);
+    d.os_mut()
+        .router_inbox
+        .push(FromRouter::Added { id: "a".into() });
+    d.on_router_readable();
+    // Then the memory monitor is asked; its answer (through the waker) completes the start.
     assert!(d.take_answers().is_empty());
     assert!(matches!(&d.os_mut().monitor[..], [MonitorCommand::Register(t)] if t.pid == 1001));
     accept_registrations(&mut d);
@@ -235,8 +242,14 @@ fn a_dead_router_is_read_to_the_end_then_restarted_and_handed_the_output_again()
     for s in watched {
         d.on_ready(s);
     }
+    d.os_mut().router_inbox = vec![
+        FromRouter::Added { id: "a".into() },
+        FromRouter::Added { id: "b".into() },
+    ];
+    d.on_router_readable();
     accept_registrations(&mut d);
     assert_eq!(d.take_answers().len(), 2);
+    d.os_mut().log.clear();
     // The router stored all of a before dying: its last report is read before the restart.
     d.os_mut().router_inbox = vec![FromRouter::Drained { id: "a".into() }];
     d.os_mut().router_closed = true;

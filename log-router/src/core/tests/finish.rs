@@ -290,6 +290,96 @@ fn adds_are_checked_and_failures_reported() {
 }
 
 #[test]
+fn sinks_that_cannot_be_created_answer_add_failed_not_added() {
+    let t0 = Instant::now();
+    let mut core = Core::new(t0);
+    let fx = core.on(
+        Input::AddRequested {
+            id: "d".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    let [Effect::SetUp { route, .. }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    let sinks = Err("cannot open /full/d.log: No space left on device".to_string());
+    let fx = core.on(
+        Input::SetUp {
+            route: *route,
+            sinks,
+        },
+        t0,
+    );
+    assert!(
+        matches!(reports(&fx)[..], [FromRouter::AddFailed { id, message }] if id == "d" && message.contains("No space left")),
+        "{fx:?}"
+    );
+    // Its output is read and thrown away, and counted as dropped: each line a record, and the
+    // unfinished one at end of file.
+    let thrown = |bytes, lines, open_line, eof| Discarded {
+        bytes,
+        lines,
+        open_line,
+        eof,
+    };
+    core.on(Input::Turn, t0);
+    for (idx, t) in [
+        (0, thrown(12, 1, true, false)),
+        (0, thrown(3, 0, true, true)),
+        (1, thrown(5, 1, false, false)),
+        (1, thrown(0, 0, false, true)),
+    ] {
+        let fx = core.on(
+            Input::Discarded {
+                key: route.key,
+                idx,
+                thrown: t,
+            },
+            t0,
+        );
+        if idx == 1 && t.eof {
+            let want = SinkDrops {
+                sink: "discarded".into(),
+                dropped_records: 3,
+                dropped_bytes: 20,
+            };
+            assert_eq!(
+                reports(&fx),
+                [
+                    &FromRouter::Drops {
+                        id: "d".into(),
+                        drops: vec![want]
+                    },
+                    &FromRouter::Drained { id: "d".into() }
+                ]
+            );
+        }
+    }
+}
+
+#[test]
+fn an_add_whose_fds_were_cut_off_is_refused_by_id() {
+    let t0 = Instant::now();
+    let mut core = Core::new(t0);
+    let fx = core.on(Input::AddFdsLost { id: "e".into() }, t0);
+    assert!(
+        matches!(reports(&fx)[..], [FromRouter::AddFailed { id, message }] if id == "e" && message.contains("out of file descriptors")),
+        "{fx:?}"
+    );
+    assert!(core.is_empty(), "no route is kept");
+    // The id is free: the next AddContainer for it is routed.
+    let fx = core.on(
+        Input::AddRequested {
+            id: "e".into(),
+            fds: 2,
+        },
+        t0,
+    );
+    assert!(matches!(fx[..], [Effect::SetUp { .. }]), "{fx:?}");
+}
+
+#[test]
 fn sink_errors_name_the_sink_and_skip_stale_routes() {
     let t0 = Instant::now();
     let (mut core, route) = with_route(t0, vec![sink("tcp", Mode::Blocking)]);

@@ -5,7 +5,7 @@
 mod finish;
 mod flow;
 
-use super::events::{Effect, Input, Peeked};
+use super::events::{Discarded, Effect, Input, Peeked};
 use super::route::{RouteId, SinkInfo, FINISH_SLACK};
 use super::rules::{CHUNKS_PER_TURN, COALESCE_BYTES, COALESCE_WAIT, DROPS_EVERY};
 use super::Core;
@@ -45,15 +45,15 @@ pub(super) fn with_route(t0: Instant, sinks: Vec<SinkInfo>) -> (Core, RouteId) {
     };
     assert_eq!(id, "a");
     let route = *route;
-    assert!(core
-        .on(
-            Input::SetUp {
-                route,
-                sinks: Ok(sinks)
-            },
-            t0
-        )
-        .is_empty());
+    let fx = core.on(
+        Input::SetUp {
+            route,
+            sinks: Ok(sinks),
+        },
+        t0,
+    );
+    // Every AddContainer is answered: this one with Added.
+    assert_eq!(fx, [Effect::Report(FromRouter::Added { id: "a".into() })]);
     (core, route)
 }
 

@@ -243,7 +243,7 @@ fn running_rm(t: &mut T, id: &str, pid: i32) -> ConnId {
     let (conn, start) = t.begin(s);
     t.checked(start, &rootfs);
     t.on(Input::InitSpawned { start, pid });
-    let effects = t.ready(start);
+    let effects = t.up(id, start);
     assert!(matches!(
         answer_to(conn, &effects),
         Some(Response::Container(_))
@@ -314,7 +314,7 @@ fn run_rm_whose_client_was_killed_is_removed_at_the_end_after_its_waiters() {
 fn a_record_without_rm_outlives_its_client() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 10);
-    t.ready(start);
+    t.up("a", start);
     t.on(Input::Disconnected { conn });
     t.exit(10, InitExit::Code(0));
     assert!(!removes_logs(&t.drained("a"), "a"));

@@ -151,23 +151,44 @@ impl T {
         (conn, start)
     }
 
-    /// A running container `id` whose init is `pid`.
+    /// A running container `id` whose init is `pid`: reported ready, then added by the
+    /// log-router.
     fn running(&mut self, id: &str, pid: i32) -> ContainerInfo {
         let (conn, start) = self.cloned(id, pid);
-        let effects = self.ready(start);
+        self.ready(conn, start);
+        let effects = self.added(id);
         match answer_to(conn, &effects) {
             Some(Response::Container(info)) => info,
             other => panic!("{other:?} / {effects:?}"),
         }
     }
 
-    /// container-init of `start` reports ready and the memory monitor accepts the
-    /// registration the core then asks for; the effects of both.
-    fn ready(&mut self, start: StartId) -> Vec<Effect> {
+    /// Reports container-init of `start` ready: its output is handed to the log-router, and
+    /// the start is not answered before the router added it.
+    fn ready(&mut self, conn: ConnId, start: StartId) -> Vec<Effect> {
+        let effects = self.on(Input::InitReport {
+            start,
+            outcome: Outcome::Ready,
+        });
+        assert_eq!(answer_to(conn, &effects), None, "answered before Added");
+        effects
+    }
+
+    /// container-init of `start` (container `id`) reports ready, the log-router adds it and
+    /// the memory monitor accepts it: the effects of all three.
+    fn up(&mut self, id: &str, start: StartId) -> Vec<Effect> {
         let mut effects = self.on(Input::InitReport {
             start,
             outcome: Outcome::Ready,
         });
+        effects.extend(self.added(id));
+        effects
+    }
+
+    /// The log-router added container `id`, and the memory monitor accepts the registration
+    /// the core then asks for; the effects of both.
+    fn added(&mut self, id: &str) -> Vec<Effect> {
+        let mut effects = self.added_only(id);
         let asked = effects.iter().find_map(|e| match e {
             Effect::Monitor(crate::monitor::MonitorCommand::Register(t)) => Some(t.clone()),
             _ => None,
@@ -176,6 +197,11 @@ impl T {
             effects.extend(self.registered(&t.id, t.pid, None));
         }
         effects
+    }
+
+    /// The log-router added container `id` (the monitor's answer is left to the test).
+    fn added_only(&mut self, id: &str) -> Vec<Effect> {
+        self.on(Input::Router(FromRouter::Added { id: id.into() }))
     }
 
     /// The memory monitor's answer to a registration.

@@ -41,12 +41,98 @@ fn a_restarted_router_gets_every_undrained_container_once_ready() {
     let effects = t.on(Input::RouterExited);
     assert!(starts_router(&effects), "{effects:?}");
     assert!(routed(&effects).is_empty(), "not before Ready");
-    // A start meanwhile is not routed to a router that is not ready; Ready routes it.
-    t.running("new", 13);
+    // A start meanwhile is not routed to a router that is not ready, nor answered: Ready
+    // routes it, and Added answers it.
+    let (conn, start) = t.cloned("new", 13);
+    let effects = t.ready(conn, start);
+    assert!(routed(&effects).is_empty(), "{effects:?}");
     let effects = t.on(Input::Router(FromRouter::Ready));
     let mut ids = routed(&effects);
     ids.sort();
     assert_eq!(ids, vec!["ended-undrained", "live", "new"]);
+    // A re-routed running container's answer answers nobody.
+    assert_eq!(answer_to(conn, &t.added("live")), None);
+    assert!(matches!(
+        answer_to(conn, &t.added("new")),
+        Some(Response::Container(i)) if i.state == ContainerState::Running
+    ));
+}
+
+#[test]
+fn a_log_the_router_cannot_store_refuses_the_start_and_kills_its_init() {
+    let mut t = T::new();
+    let (conn, start) = t.cloned("a", 42);
+    t.ready(conn, start);
+    let message = "cannot create sink file: No space left on device (os error 28)".to_string();
+    let effects = t.on(Input::Router(FromRouter::AddFailed {
+        id: "a".into(),
+        message,
+    }));
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert!(
+        msg.starts_with("cannot start a: its log cannot be stored: cannot create sink file")
+            && msg.contains("No space left"),
+        "{msg}"
+    );
+    assert_eq!(proto::exit::error_status(Some(code)), 125);
+    assert_eq!(kills(&effects), vec![(42, Signal::SIGKILL)]);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::DropStart { id, .. } if id == "a")));
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Monitor(_))),
+        "never registered: {effects:?}"
+    );
+    // No record; the id stays taken until the init is reaped, then nothing is left.
+    assert!(t.ps().is_empty());
+    let (again, effects) = t.request(Request::Start(spec("a", "/roots/a2")));
+    assert_eq!(error_of(answer_to(again, &effects)).0, ErrorCode::Conflict);
+    t.exit(42, InitExit::Signal(9));
+    assert!(t.ps().is_empty());
+    // A late Added for it answers nothing; the id is free again.
+    assert_eq!(answer_to(conn, &t.added("a")), None);
+    t.running("a", 43);
+}
+
+#[test]
+fn a_start_the_router_never_adds_times_out_naming_the_log() {
+    let mut t = T::new();
+    let (conn, start) = t.cloned("a", 42);
+    t.ready(conn, start);
+    let effects = t.advance(config().ready_timeout.as_millis() as u64);
+    let (code, msg) = error_of(answer_to(conn, &effects));
+    assert_eq!(code, ErrorCode::SpawnFailed);
+    assert!(
+        msg.contains("the log-router did not add its log /state/logs/a.log"),
+        "{msg}"
+    );
+    assert_eq!(kills(&effects), vec![(42, Signal::SIGKILL)]);
+}
+
+#[test]
+fn a_quick_container_is_answered_on_added_and_ends_on_its_drain() {
+    let mut t = T::new();
+    let (conn, start) = t.cloned("a", 42);
+    t.ready(conn, start);
+    t.exit(42, InitExit::Code(3));
+    let (waiter, _) = t.request(Request::Wait { id: "a".into() });
+    let effects = t.on(Input::Router(FromRouter::Drained { id: "a".into() }));
+    assert_eq!(
+        answer_to(waiter, &effects),
+        None,
+        "not added yet: not its drain"
+    );
+    let effects = t.added("a");
+    assert!(matches!(
+        answer_to(conn, &effects),
+        Some(Response::Container(_))
+    ));
+    let effects = t.drained("a");
+    assert!(
+        matches!(answer_to(waiter, &effects), Some(Response::Container(i)) if i.exit_status == Some(3)),
+        "{effects:?}"
+    );
 }
 
 #[test]

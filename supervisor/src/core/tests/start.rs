@@ -53,26 +53,22 @@ fn a_start_is_answered_with_the_ready_report_not_before() {
     assert_eq!(ps.len(), 1);
     assert_eq!((ps[0].state, ps[0].pid), (ContainerState::Starting, 42));
     assert_eq!(t.info("a").state, ContainerState::Starting);
-    // Ready: the memory monitor is asked first; the start waits for its answer.
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
-    assert_eq!(answer_to(conn, &effects), None);
-    assert!(effects.iter().any(|e| matches!(
-        e,
-        Effect::Monitor(crate::monitor::MonitorCommand::Register(tr)) if tr.pid == 42
-    )));
+    // Ready: its output goes to the log-router, and the answer waits for the router.
+    let effects = t.ready(conn, start);
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::RouteOutput { id, .. } if id == "a")));
     assert_eq!(t.info("a").state, ContainerState::Starting);
-    let effects = t.registered("a", 42, None);
+    let effects = t.added("a");
     let info = match answer_to(conn, &effects) {
         Some(Response::Container(i)) => i,
         other => panic!("{other:?}"),
     };
     assert_eq!((info.state, info.pid), (ContainerState::Running, 42));
-    assert!(effects
-        .iter()
-        .any(|e| matches!(e, Effect::RouteOutput { id, .. } if id == "a")));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Monitor(crate::monitor::MonitorCommand::Register(tr)) if tr.pid == 42
+    )));
     assert_eq!(t.info("a").state, ContainerState::Running);
 }
 
@@ -81,10 +77,8 @@ fn an_init_that_exits_before_its_report_is_read_still_becomes_a_container() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 42);
     t.exit(42, InitExit::Code(0));
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    t.ready(conn, start);
+    let effects = t.added("a");
     assert!(matches!(
         answer_to(conn, &effects),
         Some(Response::Container(_))
@@ -110,7 +104,11 @@ fn ids_and_rootfs_are_taken_by_pending_starts_and_live_containers() {
     assert!(msg.contains("already used by running container a"), "{msg}");
     // And by a live container.
     t.on(Input::InitSpawned { start: a, pid: 42 });
-    t.ready(a);
+    t.on(Input::InitReport {
+        start: a,
+        outcome: Outcome::Ready,
+    });
+    t.added("a");
     let (conn, effects) = t.request(Request::Start(spec("a", "/roots/x")));
     assert_eq!(error_of(answer_to(conn, &effects)).0, ErrorCode::Conflict);
     let (conn_c, c) = t.begin(spec("c", "/roots/a"));
@@ -341,7 +339,8 @@ fn a_start_goes_on_when_its_client_leaves() {
     let mut t = T::new();
     let (conn, start) = t.cloned("a", 50);
     t.on(Input::Disconnected { conn });
-    let effects = t.ready(start);
+    t.ready(conn, start);
+    let effects = t.added("a");
     assert_eq!(answer_to(conn, &effects), None);
     assert_eq!(t.info("a").state, ContainerState::Running);
 }
@@ -369,7 +368,15 @@ fn a_starting_container_is_waited_for_and_stopped_once_it_runs_and_not_removed()
     assert!(kills(&effects).is_empty(), "nothing runs yet");
     t.checked(start, "/roots/a");
     t.on(Input::InitSpawned { start, pid: 50 });
-    let effects = t.ready(start);
+    let effects = t.on(Input::InitReport {
+        start,
+        outcome: Outcome::Ready,
+    });
+    assert!(
+        kills(&effects).is_empty(),
+        "not running before the router added it"
+    );
+    let effects = t.added("a");
     assert_eq!(kills(&effects), vec![(50, Signal::SIGTERM)]);
     assert_eq!(kills(&t.advance(100)), vec![(50, Signal::SIGKILL)]);
     t.exit(50, InitExit::Signal(9));
@@ -399,13 +406,12 @@ fn waiters_of_a_failed_start_get_its_error() {
     }
 }
 
-/// Takes `id` through its ready report: the monitor's registration is asked, not answered.
+/// Takes `id` through its ready report and the log-router's `Added`: the monitor's
+/// registration is asked, not answered.
 fn registering(t: &mut T, id: &str, pid: i32) -> (ConnId, StartId) {
     let (conn, start) = t.cloned(id, pid);
-    let effects = t.on(Input::InitReport {
-        start,
-        outcome: Outcome::Ready,
-    });
+    t.ready(conn, start);
+    let effects = t.added_only(id);
     assert_eq!(answer_to(conn, &effects), None);
     (conn, start)
 }
@@ -467,5 +473,21 @@ fn an_init_that_ends_while_registering_becomes_an_ended_container() {
     // The backend's acceptance, late, is undone; the record is not touched.
     assert!(unregisters(&t.registered("a", 42, None), 42));
     t.drained("a");
+    assert_eq!(t.info("a").state, ContainerState::Exited);
+}
+
+#[test]
+fn a_log_drained_while_registering_is_carried_into_the_record() {
+    let mut t = T::new();
+    let (conn, _) = registering(&mut t, "a", 42);
+    // The workload closed its output at once: the router drained it before the monitor answered.
+    t.on(Input::Router(FromRouter::Drained { id: "a".into() }));
+    let effects = t.registered("a", 42, None);
+    assert!(matches!(
+        answer_to(conn, &effects),
+        Some(Response::Container(_))
+    ));
+    // Its end needs only the reap now: the drained log was not forgotten.
+    t.exit(42, InitExit::Code(0));
     assert_eq!(t.info("a").state, ContainerState::Exited);
 }
