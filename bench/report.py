@@ -762,7 +762,7 @@ def main():
     ]
     if failed:
         lines += ["", "Figures that failed in this run: " + ", ".join(failed) + "."]
-    lines += ["", "## Targets (issue 5)", "", table(["target", "measured", "verdict"], rep.targets)]
+    lines += ["", "## Targets", "", table(["target", "measured", "verdict"], rep.targets)]
     for sec in rep.sections:
         lines += ["", sec]
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
