@@ -20,8 +20,14 @@
 
 #![allow(dead_code)]
 
-/// Size of the NUL-terminated container id field, in bytes.
-pub const CONTAINER_ID_LEN: usize = 32;
+/// Longest container id, in bytes (without the NUL): the one id length limit of the whole
+/// system. `proto::limits::validate_id` refuses longer ids, and the module refuses a
+/// request whose [`CONTAINER_ID_LEN`]-byte field has no NUL.
+pub const CONTAINER_ID_MAX_LEN: usize = 31;
+
+/// Size of the NUL-terminated container id field, in bytes (`char container_id[32]` of the
+/// C header): [`CONTAINER_ID_MAX_LEN`] bytes and the NUL.
+pub const CONTAINER_ID_LEN: usize = CONTAINER_ID_MAX_LEN + 1;
 
 /// ioctl "magic" type byte, `'M'`.
 pub const MONITOR_IOC_MAGIC: u32 = b'M' as u32;
@@ -169,9 +175,10 @@ pub fn id_bytes(field: &[u8; CONTAINER_ID_LEN]) -> Option<&[u8]> {
     Some(&field[..end])
 }
 
-/// Copies `id` into a NUL-terminated field; `None` if it does not fit (31 bytes at most).
+/// Copies `id` into a NUL-terminated field; `None` if it does not fit
+/// ([`CONTAINER_ID_MAX_LEN`] bytes at most) or contains a NUL.
 pub fn id_field(id: &[u8]) -> Option<[u8; CONTAINER_ID_LEN]> {
-    if id.len() >= CONTAINER_ID_LEN || id.contains(&0) {
+    if id.len() > CONTAINER_ID_MAX_LEN || id.contains(&0) {
         return None;
     }
     let mut f = [0u8; CONTAINER_ID_LEN];
@@ -324,6 +331,8 @@ mod tests {
 
     #[test]
     fn id_field_rules() {
+        assert_eq!(CONTAINER_ID_LEN, 32);
+        assert!(id_field(&[b'x'; CONTAINER_ID_MAX_LEN]).is_some());
         assert!(id_field(&[b'x'; 31]).is_some());
         assert!(id_field(&[b'x'; 32]).is_none());
         assert_eq!(id_bytes(&[b'x'; 32]), None);
