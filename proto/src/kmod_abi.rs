@@ -87,6 +87,11 @@ pub const EVENT_SOFT_LIMIT: u32 = 1;
 pub const EVENT_HARD_LIMIT_KILLED: u32 = 2;
 /// Event kind: the container's init exited; the entry was removed.
 pub const EVENT_GONE: u32 = 3;
+/// Event kind (extension): the file's queue was full and dropped its oldest records; this
+/// record comes before the records that followed the loss, `rss_bytes` holds how many were
+/// dropped, and `pid`, `limit_bytes` and `container_id` are zero. Older readers ignore kinds
+/// they do not know.
+pub const EVENT_LOST: u32 = 4;
 
 /// `struct monitor_request`: argument of [`MONITOR_REGISTER`] and [`MONITOR_UNREGISTER`].
 #[repr(C)]
@@ -140,11 +145,12 @@ pub struct MonitorQueryAll {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MonitorEvent {
-    /// [`EVENT_SOFT_LIMIT`], [`EVENT_HARD_LIMIT_KILLED`] or [`EVENT_GONE`].
+    /// [`EVENT_SOFT_LIMIT`], [`EVENT_HARD_LIMIT_KILLED`], [`EVENT_GONE`] or [`EVENT_LOST`].
     pub kind: u32,
     /// Host PID of the container's init.
     pub pid: i32,
-    /// RSS measured when the event fired, in bytes.
+    /// RSS measured when the event fired, in bytes; for [`EVENT_LOST`], the number of
+    /// records lost.
     pub rss_bytes: u64,
     /// The limit crossed, in bytes (0 for [`EVENT_GONE`]).
     pub limit_bytes: u64,
