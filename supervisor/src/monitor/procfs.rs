@@ -395,6 +395,22 @@ mod tests {
         );
     }
 
+    /// A fresh private anonymous read-write mapping of `len` bytes (`MAP_FAILED` on error).
+    fn map_anonymous(len: usize) -> *mut u8 {
+        // SAFETY: a new mapping at an address the kernel picks; nothing else is touched.
+        unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .cast::<u8>()
+        }
+    }
+
     /// In a forked child: a raw thread (clone with its own stack, sharing the memory) touches
     /// 8 MiB and sleeps; the main thread exits alone. Raw syscalls only.
     fn leader_exit_child() -> ! {
@@ -402,15 +418,7 @@ mod tests {
             // SAFETY: a fresh anonymous mapping, written page by page, never unmapped.
             unsafe {
                 let len = 8 << 20;
-                let p = libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-                .cast::<u8>();
+                let p = map_anonymous(len);
                 if p != libc::MAP_FAILED.cast() {
                     for off in (0..len).step_by(4096) {
                         p.add(off).write_volatile(1);
@@ -425,15 +433,7 @@ mod tests {
         // CLONE_SIGHAND makes it a thread of this process; the main thread then ends alone.
         unsafe {
             let stack_len = 256 << 10;
-            let stack = libc::mmap(
-                std::ptr::null_mut(),
-                stack_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-            .cast::<u8>();
+            let stack = map_anonymous(stack_len);
             let flags = libc::CLONE_VM
                 | libc::CLONE_FS
                 | libc::CLONE_FILES
