@@ -30,6 +30,7 @@ use kernel::{
 #[path = "../proto/src/kmod_abi.rs"]
 pub mod abi;
 mod events;
+mod layout;
 mod mmcache;
 mod monitor;
 mod pid;
@@ -99,7 +100,7 @@ impl kernel::InPlaceModule for ContainerMonitor {
             pr_err!("scan_interval_ms must be at least 1\n");
             Err(EINVAL)
         } else {
-            Monitor::new(interval_ms)
+            layout::check().and_then(|()| Monitor::new(interval_ms))
         };
         let options = MiscDeviceOptions { name: DEVICE_NAME };
         try_pin_init!(Self {
@@ -119,12 +120,15 @@ impl PinnedDrop for ContainerMonitor {
         // No file is open (each holds a module reference), so nothing registers any more:
         // stop the scan, then free what is left.
         self.monitor.stop();
-        let (scans, exact) = self.monitor.scan_counts();
+        let (scans, exact, failed) = self.monitor.scan_counts();
         log!(
             "Scans: {}, {} with an exact re-read near a limit\n",
             scans,
             exact
         );
+        if failed > 0 {
+            log!("Failed scans: {} (out of memory)\n", failed);
+        }
         let freed = self.monitor.clear();
         if freed > 0 {
             log!("Freed {} entries still registered\n", freed);
@@ -163,7 +167,11 @@ impl MiscDevice for OpenFile {
 
     fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
         // SAFETY: `ki_filp` of the kiocb of a running read is a valid, open file.
-        let flags = unsafe { (*(*kiocb.as_raw()).ki_filp).f_flags };
+        // (Raw field pointers, so no alignment is assumed beyond the fields' own.)
+        let flags = unsafe {
+            let filp = core::ptr::read(&raw const (*kiocb.as_raw()).ki_filp);
+            core::ptr::read(&raw const (*filp).f_flags)
+        };
         let nonblock = flags & bindings::O_NONBLOCK != 0;
         let me = kiocb.file();
         let mut batch = [events::EMPTY; 8];
@@ -171,19 +179,28 @@ impl MiscDevice for OpenFile {
         if want == 0 {
             return Err(EINVAL);
         }
-        let n = me.events.pop_into(&mut batch[..want], nonblock)?;
-        let mut copied = 0;
-        for event in &batch[..n] {
-            let bytes = event.to_bytes();
-            if iov.copy_to_iter(&bytes) != bytes.len() {
-                break;
+        loop {
+            let turn = me.events.wait_turn(nonblock)?;
+            let (peek, n) = me.events.peek(&turn, &mut batch[..want]);
+            if n == 0 {
+                // Another reader took the records between the wait and the turn.
+                continue;
             }
-            copied += bytes.len();
+            // Records are removed only once they reached user space (a fault loses none).
+            let mut copied = 0;
+            for event in &batch[..n] {
+                let bytes = event.to_bytes();
+                if iov.copy_to_iter(&bytes) != bytes.len() {
+                    break;
+                }
+                copied += 1;
+            }
+            me.events.commit(&turn, &peek, copied);
+            if copied == 0 {
+                return Err(EFAULT);
+            }
+            return Ok(copied * MONITOR_EVENT_SIZE);
         }
-        if copied == 0 {
-            return Err(EFAULT);
-        }
-        Ok(copied)
     }
 
     fn ioctl(me: Pin<&OpenFile>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -215,7 +232,7 @@ impl OpenFile {
             .reader()
             .read_slice(&mut raw)?;
         let request = abi::MonitorRequest::from_bytes(&raw);
-        self.monitor.unregister(&request)
+        self.monitor.unregister(&request, &self.events)
     }
 
     fn query(&self, arg: UserPtr) -> Result {
@@ -228,8 +245,9 @@ impl OpenFile {
     }
 }
 
-/// Records one `MONITOR_QUERY_ALL` call fills at most (16 bytes each: 1 MiB); `count` still
-/// tells the caller how many there are.
+/// Records one `MONITOR_QUERY_ALL` call fills at most (16 bytes each: 1 MiB, allocated with
+/// kvmalloc and `__GFP_NOWARN`: a failure is `ENOMEM`, not a warning); `count` still tells
+/// the caller how many there are.
 const QUERY_ALL_MAX: usize = 65536;
 
 impl OpenFile {
@@ -240,19 +258,21 @@ impl OpenFile {
         reader.read_slice(&mut raw)?;
         let mut query = abi::MonitorQueryAll::from_bytes(&raw);
         let room = (query.capacity as usize).min(QUERY_ALL_MAX);
-        let mut found = KVec::new();
+        let mut found = KVVec::new();
         let answer = self
             .monitor
             .rss_all(&self.events, query.generation, room, &mut found)?;
         // The records as bytes, copied out in one go.
-        let mut bytes = KVec::with_capacity(found.len() * abi::MONITOR_QUERY_SIZE, GFP_KERNEL)?;
+        let size = found.len() * abi::MONITOR_QUERY_SIZE;
+        let mut bytes = KVVec::with_capacity(size, GFP_KERNEL | __GFP_NOWARN)?;
         for &(pid, rss_bytes) in found.iter() {
             let record = abi::MonitorQuery {
                 pid,
                 reserved: 0,
                 rss_bytes,
             };
-            bytes.extend_from_slice(&record.to_bytes(), GFP_KERNEL)?;
+            // Cannot fail: room reserved above.
+            bytes.extend_from_slice(&record.to_bytes(), GFP_KERNEL | __GFP_NOWARN)?;
         }
         let records = usize::try_from(query.records).map_err(|_| EFAULT)?;
         UserSlice::new(UserPtr::from_addr(records), bytes.len())

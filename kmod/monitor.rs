@@ -28,10 +28,13 @@ use crate::{
     id_text, log,
     mmcache::MmCache,
     pid::PidRef,
-    scan::{slack_pages, Mode, Tally, Walk},
+    scan::Tally,
 };
 
-/// How often a scan retries with a larger `shared_mm` before it gives up for this period.
+mod measure;
+
+/// How often a scan retries with a larger `shared_mm` before it gives up for this period
+/// (logged; the next period scans again).
 const WALK_TRIES: usize = 4;
 
 /// One registered container.
@@ -69,7 +72,8 @@ impl Entry {
 }
 
 /// What `MONITOR_QUERY_ALL` answers from, rebuilt at the end of each scan (generation
-/// `generation`, the scan's number): per entry, `file` (the address of its [`EventQueue`]),
+/// `generation`, the scan's number): per entry, `file` (the id of its [`EventQueue`], unique
+/// since load, so a file opened later never matches a closed one's entries),
 /// `pid`, `rss` in bytes and `changed`, the generation that last changed `rss`.
 struct Snapshot {
     generation: u64,
@@ -78,7 +82,7 @@ struct Snapshot {
 
 #[derive(Clone, Copy)]
 struct SnapshotRecord {
-    file: usize,
+    file: u64,
     pid: i32,
     rss: u64,
     changed: u64,
@@ -112,6 +116,9 @@ struct State {
     /// Scans since load, and those that re-read some container exactly (near a limit).
     scans: u64,
     exact_scans: u64,
+    /// Scans that could not measure (out of memory) since load, and in the current streak.
+    failed_scans: u64,
+    failing: u64,
 }
 
 /// The monitor: shared by the module and every open file.
@@ -174,6 +181,8 @@ impl Monitor {
             },
             scans: 0,
             exact_scans: 0,
+            failed_scans: 0,
+            failing: 0,
         };
         Arc::pin_init(
             pin_init!(Self {
@@ -192,11 +201,13 @@ impl Monitor {
         )
     }
 
-    /// `MONITOR_REGISTER`: starts tracking `request.pid`; its events go to `events`.
+    /// `MONITOR_REGISTER`: starts tracking `request.pid`; its events go to `events`. The
+    /// entry is the process (its `struct pid`), not the number: a number whose previous
+    /// process exited but is still listed (not scanned yet) can be registered again.
     ///
     /// # Errors
-    /// `EINVAL` (pid ≤ 0, soft > hard, id empty or without NUL, pid already registered),
-    /// `ESRCH` (no such process), `ENOMEM`.
+    /// `EINVAL` (pid ≤ 0, soft > hard, id empty or without NUL, that process already
+    /// registered, a thread id or a kernel thread), `ESRCH` (no such process), `ENOMEM`.
     pub(crate) fn register(
         this: &Arc<Self>,
         request: &MonitorRequest,
@@ -208,6 +219,7 @@ impl Monitor {
             return Err(EINVAL);
         }
         let pid = PidRef::find(request.pid).ok_or(ESRCH)?;
+        pid.check_process()?;
         let entry = ListArc::pin_init(
             try_pin_init!(Entry {
                 links <- ListLinks::new(),
@@ -227,7 +239,7 @@ impl Monitor {
         if state.stopping {
             return Err(ENODEV);
         }
-        if state.entries.iter().any(|e| e.nr == request.pid) {
+        if state.entries.iter().any(|e| e.pid.as_ptr() == entry.pid.as_ptr()) {
             return Err(EINVAL);
         }
         log!(
@@ -246,40 +258,54 @@ impl Monitor {
         Ok(())
     }
 
-    /// `MONITOR_UNREGISTER`: stops tracking `request.pid` (only the pid is used).
+    /// `MONITOR_UNREGISTER`: stops tracking the entry `request.pid` names among those
+    /// registered through `events`' file (see [`State::find`]; the id decides between two
+    /// entries of one number).
     ///
     /// # Errors
-    /// `ENOENT` when that pid is not registered.
-    pub(crate) fn unregister(&self, request: &MonitorRequest) -> Result {
+    /// `ENOENT` when this file registered no entry of that number.
+    pub(crate) fn unregister(&self, request: &MonitorRequest, events: &EventQueue) -> Result {
         log!(
             "Unregister request container={} pid={}\n",
             id_text(&request.container_id),
             request.pid
         );
+        let live = PidRef::find(request.pid);
         let mut state = self.state.lock();
         let state = &mut *state;
+        let file = events.id();
+        let at = state
+            .find(request.pid, live.as_ref(), |e| {
+                let same_id = abi::id_bytes(&e.id) == abi::id_bytes(&request.container_id);
+                (e.events.id() == file).then_some(same_id)
+            })
+            .ok_or(ENOENT)?;
         let mut cursor = state.entries.cursor_front();
-        while let Some(next) = cursor.peek_next() {
-            if next.nr == request.pid {
-                drop(next.remove());
-                state.keys_stale = true;
-                return Ok(());
-            }
+        for _ in 0..at {
             cursor.move_next();
         }
-        Err(ENOENT)
+        if let Some(next) = cursor.peek_next() {
+            drop(next.remove());
+            state.keys_stale = true;
+        }
+        Ok(())
     }
 
-    /// `MONITOR_QUERY`: the last measured RSS of `pid`'s container, in bytes.
+    /// `MONITOR_QUERY`: the last measured RSS of the container `pid` names (any file's; see
+    /// [`State::find`]), in bytes.
     ///
     /// # Errors
     /// `ENOENT` when that pid is not registered.
     pub(crate) fn rss_of(&self, pid: i32) -> Result<u64> {
+        let live = PidRef::find(pid);
         let state = self.state.lock();
+        let at = state
+            .find(pid, live.as_ref(), |_| Some(false))
+            .ok_or(ENOENT)?;
         let rss = state
             .entries
             .iter()
-            .find(|e| e.nr == pid)
+            .nth(at)
             .map(|e| e.rss.load(Relaxed));
         rss.ok_or(ENOENT)
     }
@@ -297,11 +323,11 @@ impl Monitor {
         events: &Arc<EventQueue>,
         since: u64,
         room: usize,
-        out: &mut KVec<(i32, u64)>,
+        out: &mut KVVec<(i32, u64)>,
     ) -> Result<QueryAll> {
-        // Allocated before the lock.
-        out.reserve(room, GFP_KERNEL)?;
-        let file = core::ptr::from_ref::<EventQueue>(events) as usize;
+        // Allocated before the lock (up to 1 MiB: kvmalloc, and no warning when it fails).
+        out.reserve(room, GFP_KERNEL | __GFP_NOWARN)?;
+        let file = events.id();
         let snapshot = self.snapshot.lock();
         let mut count = 0;
         for record in snapshot.records.iter() {
@@ -334,10 +360,10 @@ impl Monitor {
         }
     }
 
-    /// Scans since load, and how many of them re-read some container exactly.
-    pub(crate) fn scan_counts(&self) -> (u64, u64) {
+    /// Scans since load: `(complete, with an exact re-read near a limit, failed)`.
+    pub(crate) fn scan_counts(&self) -> (u64, u64, u64) {
         let state = self.state.lock();
-        (state.scans, state.exact_scans)
+        (state.scans, state.exact_scans, state.failed_scans)
     }
 
     /// Frees every entry (after `stop`); returns how many there were.
@@ -354,10 +380,58 @@ impl Monitor {
 }
 
 impl State {
-    /// One scan: measure every entry, then apply the limits and drop exited entries.
+    /// The position of the entry that the number `nr` names, among those `eligible` accepts
+    /// (`Some(preferred)`; `None`: not eligible): of the entries registered under that
+    /// number, the preferred one, else the one that is the process `live` (what `nr` names
+    /// now), else the first (a process that has exited since).
+    fn find(
+        &self,
+        nr: i32,
+        live: Option<&PidRef>,
+        eligible: impl Fn(&Entry) -> Option<bool>,
+    ) -> Option<usize> {
+        let live = live.map(PidRef::as_ptr);
+        let mut best: Option<(u8, usize)> = None;
+        for (at, entry) in self.entries.iter().enumerate() {
+            if entry.nr != nr {
+                continue;
+            }
+            let Some(preferred) = eligible(&entry) else {
+                continue;
+            };
+            let rank = if preferred {
+                2
+            } else {
+                u8::from(Some(entry.pid.as_ptr()) == live)
+            };
+            if best.is_none_or(|(r, _)| rank > r) {
+                best = Some((rank, at));
+            }
+        }
+        best.map(|(_, at)| at)
+    }
+
+    /// One scan: measure every entry, then apply the limits and drop exited entries. A scan
+    /// that cannot measure (out of memory) decides nothing: the first failure of a streak is
+    /// logged, the next period scans again, and the end of the streak is logged too.
     fn scan(&mut self) {
-        if self.entries.is_empty() || self.measure().is_err() {
+        if self.entries.is_empty() {
             return;
+        }
+        if let Err(e) = self.measure() {
+            self.failed_scans += 1;
+            self.failing += 1;
+            if self.failing == 1 {
+                log!(
+                    "Scan failed ({:?}): no limit checked in this period; retrying in the next\n",
+                    e
+                );
+            }
+            return;
+        }
+        if self.failing > 0 {
+            log!("Scan recovered after {} failed periods\n", self.failing);
+            self.failing = 0;
         }
         self.scans += 1;
         // Which inits have exited, all under one RCU read lock.
@@ -402,7 +476,16 @@ impl State {
             }
             if rss > next.hard_limit {
                 if let Err(e) = next.pid.kill() {
-                    pr_warn!("SIGKILL to pid {} failed: {:?}\n", next.nr, e);
+                    // Not delivered: no HARD record; the entry stays, and the next scan
+                    // kills again or finds the init gone.
+                    log!(
+                        "SIGKILL failed container={} pid={} error={:?}\n",
+                        id,
+                        next.nr,
+                        e
+                    );
+                    cursor.move_next();
+                    continue;
                 }
                 log!(
                     "HARD LIMIT container={} pid={} rss={} limit={}\n",
@@ -426,7 +509,7 @@ impl State {
         self.next_snapshot.generation = self.scans;
         for entry in self.entries.iter() {
             let record = SnapshotRecord {
-                file: core::ptr::from_ref::<EventQueue>(&entry.events) as usize,
+                file: entry.events.id(),
                 pid: entry.nr,
                 rss: entry.rss.load(Relaxed),
                 changed: entry.changed.load(Relaxed),
@@ -437,94 +520,5 @@ impl State {
             }
         }
         core::mem::swap(&mut *snapshot.lock(), &mut self.next_snapshot);
-    }
-
-    /// Fills `tallies` (per entry, in list order): one approximate walk over the processes,
-    /// then, only if some entry's count is within the approximation's error of a limit that
-    /// still matters for it, an exact walk for those entries alone.
-    fn measure(&mut self) -> Result {
-        if self.keys_stale {
-            self.keys.clear();
-        }
-        self.tallies.clear();
-        for (index, entry) in self.entries.iter().enumerate() {
-            let key = match entry.pid.own_namespace() {
-                Some(ns) => ns as usize,
-                None => entry.pid.as_ptr() as usize,
-            };
-            self.tallies.push(Tally::default(), GFP_KERNEL)?;
-            if !self.keys_stale {
-                continue;
-            }
-            // Sorted insertion (keys are unique: one namespace per init, one pid per process).
-            let at = match self.keys.binary_search_by_key(&key, |&(k, _)| k) {
-                Ok(at) | Err(at) => at,
-            };
-            self.keys.reserve(1, GFP_KERNEL)?;
-            self.keys
-                .insert_within_capacity(at, (key, index))
-                .map_err(|_| ENOMEM)?;
-        }
-        self.keys_stale = false;
-        self.walk(Mode::Approximate)?;
-        let slack = slack_pages();
-        let page = kernel::page::PAGE_SIZE as u64;
-        let mut recheck = false;
-        for (entry, tally) in self.entries.iter().zip(self.tallies.iter_mut()) {
-            let error = tally.mms.saturating_mul(slack).saturating_mul(page);
-            let low = tally.pages.saturating_mul(page).saturating_sub(error);
-            let high = tally.pages.saturating_mul(page).saturating_add(error);
-            let undecided = |limit: u64| low <= limit && limit < high;
-            tally.recheck = undecided(entry.hard_limit)
-                || (!entry.soft_reported.load(Relaxed) && undecided(entry.soft_limit));
-            recheck |= tally.recheck;
-        }
-        if recheck {
-            self.exact_scans += 1;
-            self.walk(Mode::Exact)?;
-        }
-        Ok(())
-    }
-
-    /// One walk in `mode`: zeroes the tallies it counts, then adds to them. Approximate walks
-    /// use and maintain the pinned address spaces; exact ones (rare, near a limit) take each
-    /// process's lock.
-    fn walk(&mut self, mode: Mode) -> Result {
-        let room = self.shared_mm.capacity().max(64);
-        self.shared_mm.clear();
-        self.shared_mm.reserve(room, GFP_KERNEL)?;
-        let mut pin_room = self.mm_cache.room().max(64);
-        for _ in 0..WALK_TRIES {
-            self.shared_mm.clear();
-            self.mm_cache.reserve(pin_room)?;
-            for tally in self.tallies.iter_mut() {
-                if mode == Mode::Approximate || tally.recheck {
-                    tally.pages = 0;
-                    tally.mms = 0;
-                }
-            }
-            let mut walk = Walk {
-                keys: &self.keys,
-                tallies: &mut self.tallies,
-                mode,
-                shared_mm: &mut self.shared_mm,
-                cache: (mode == Mode::Approximate).then_some(&mut self.mm_cache),
-            };
-            let walked = walk.run();
-            if mode == Mode::Approximate {
-                // Outside the RCU read lock: drop what the walk did not confirm.
-                self.mm_cache.settle()?;
-            }
-            if walked.is_ok() {
-                return Ok(());
-            }
-            // Overflow: double the room and walk again.
-            let grown = self.shared_mm.capacity().saturating_mul(2);
-            self.shared_mm.clear();
-            self.shared_mm.reserve(grown, GFP_KERNEL)?;
-            // (Pins taken so far were kept by `settle`: the next try has fewer to take.)
-            pin_room = pin_room.saturating_mul(4);
-        }
-        Err(ENOMEM)
     }
 }

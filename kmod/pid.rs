@@ -34,6 +34,35 @@ impl PidRef {
         Some(Self { ptr })
     }
 
+    /// Whether this pid names a process that may be registered: a thread-group leader (a
+    /// process id, not the id of another thread) of a user process (not a kernel thread).
+    ///
+    /// # Errors
+    /// `ESRCH` when no task uses the pid any more, `EINVAL` for a thread id or a kernel thread.
+    pub(crate) fn check_process(&self) -> Result {
+        let _rcu = rcu::read_lock();
+        // SAFETY: `pid_task` requires the RCU read lock (held); by the invariant the pid is
+        // valid.
+        let task = unsafe { bindings::pid_task(self.as_ptr(), bindings::pid_type_PIDTYPE_PID) };
+        if task.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: a task returned by `pid_task` stays valid until the RCU read lock is dropped;
+        // `flags` is read once (READ_ONCE): only `PF_KTHREAD`, set at creation, matters here.
+        let flags = unsafe { core::ptr::read_volatile(&raw const (*task).flags) };
+        if flags & bindings::PF_KTHREAD != 0 {
+            return Err(EINVAL);
+        }
+        // A thread's pid has no thread-group task: only a process id (the leader's, even
+        // once the leader itself has exited while other threads run) names one.
+        // SAFETY: as above.
+        let leader = unsafe { bindings::pid_task(self.as_ptr(), bindings::pid_type_PIDTYPE_TGID) };
+        if leader.is_null() {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
     /// The raw pointer (valid while `self` lives).
     pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
         self.ptr.as_ptr()
@@ -53,7 +82,9 @@ impl PidRef {
         }
     }
 
-    /// Whether the process has exited: it is gone from the PID's task list, or a zombie.
+    /// Whether the process has exited: it is gone from the PID's task list, or a zombie
+    /// whose every thread has exited. A leader that has exited while other threads of its
+    /// process run (a zombie kept by `delay_group_leader()`) has not: the process lives on.
     /// Takes the RCU read lock as a guard, so that a caller checking many holds it once.
     pub(crate) fn has_exited_rcu(&self, _rcu: &rcu::Guard) -> bool {
         // SAFETY: `pid_task` requires the RCU read lock, held by the caller's guard; by the
@@ -65,7 +96,18 @@ impl PidRef {
         // SAFETY: a task returned by `pid_task` stays valid until the RCU read lock is dropped;
         // `exit_state` is written concurrently, hence the volatile (READ_ONCE) read.
         let exit_state = unsafe { core::ptr::read_volatile(&raw const (*task).exit_state) };
-        exit_state != 0
+        if exit_state == 0 {
+            return false;
+        }
+        // SAFETY: `task` is valid (above); its `signal` is set at creation, never changes and
+        // is freed only with the last task of the group, after an RCU grace period. `live`
+        // (threads not yet past `do_exit()`'s start) is an atomic_t.
+        // (Raw field pointers: a `task_struct` may be less aligned than its Rust type.)
+        let live = unsafe {
+            let signal = core::ptr::read(&raw const (*task).signal);
+            bindings::atomic_read(&raw const (*signal).live)
+        };
+        live == 0
     }
 
     /// Sends SIGKILL to the process (as the kernel, so no permission check; a PID-namespace

@@ -5,7 +5,9 @@
 //!
 //! The kernel crate has no process iterator or RSS accessor in 7.3: this walks the task list
 //! as `for_each_process()` does, under the RCU read lock, and reads `mm->rss_stat` under
-//! `task_lock()` (which keeps `task->mm` from being freed).
+//! `task_lock()` (which keeps `task->mm` from being freed). A process whose leader has exited
+//! while other threads run is read through the first thread that still has an `mm`
+//! (`find_lock_task_mm()`'s way).
 //!
 //! Two ways to read a counter ([`Mode`]): `get_mm_counter()`'s approximate global count (one
 //! load, no lock), off by less than `percpu_counter_batch` pages per online CPU (the per-CPU
@@ -73,11 +75,19 @@ pub(crate) struct Walk<'a> {
     /// Pinned address spaces ([`MmCache`]): a process whose pin is confirmed is read without
     /// `task_lock()`. `None` reads every process under its lock (and pins nothing).
     pub(crate) cache: Option<&'a mut MmCache>,
+    /// Shared address spaces met when `shared_mm` was full (an upper bound of the room
+    /// missing; start at 0).
+    pub(crate) missing_shared: usize,
+    /// New pins that did not fit in the cache's room (counted under the lock instead;
+    /// start at 0).
+    pub(crate) missing_pins: usize,
 }
 
-/// The pass ran out of room in `shared_mm` or in the cache's new pins; reserve more and walk
-/// again.
-pub(crate) struct Overflow;
+/// The pass ran out of room in `shared_mm`: reserve `missing` more and walk again.
+pub(crate) struct Overflow {
+    /// Shared address spaces that found no room (an upper bound).
+    pub(crate) missing: usize,
+}
 
 impl Walk<'_> {
     fn lookup(&self, key: usize) -> Option<usize> {
@@ -117,14 +127,13 @@ impl Walk<'_> {
     }
 
     /// Resident pages of `task`'s address space, `None` if it has none or it was already
-    /// counted in this walk.
+    /// counted in this walk. A process whose leader has exited while other threads run has
+    /// no `mm` on its leader: it is read from the first thread that still has one, as the
+    /// kernel's `find_lock_task_mm()` does.
     ///
     /// # Safety
     /// The RCU read lock is held and `task` is on the task list.
-    unsafe fn resident_pages(
-        &mut self,
-        task: *mut bindings::task_struct,
-    ) -> Result<Option<u64>, Overflow> {
+    unsafe fn resident_pages(&mut self, task: *mut bindings::task_struct) -> Option<u64> {
         if let Some(cache) = self.cache.as_deref_mut() {
             // SAFETY: `task` is valid (caller); a lockless READ_ONCE of `task->mm`, only
             // compared with a pinned address, never dereferenced.
@@ -137,28 +146,81 @@ impl Walk<'_> {
         }
         // SAFETY: `task` is valid (caller); `alloc_lock` is the lock `task_lock()` takes.
         unsafe { bindings::spin_lock(&raw mut (*task).alloc_lock) };
-        // SAFETY: `task` is valid; under `task_lock`, `task->mm` is stable.
-        let mm = unsafe { (*task).mm };
+        // SAFETY: `task` is valid; under `task_lock`, `task->mm` is stable. (Read through a
+        // raw field pointer: a `task_struct` is not always as aligned as its Rust type says,
+        // e.g. under `slub_debug` red zones, and a place read would assert that it is.)
+        let mm = unsafe { core::ptr::read(&raw const (*task).mm) };
         let pinned = match self.cache.as_deref_mut() {
-            Some(cache) if !mm.is_null() => {
-                // SAFETY: under `task_lock`, a non-null `task->mm` is not freed (exit_mm()
-                // clears it under the same lock before dropping its reference).
-                unsafe { cache.pin(task as usize, mm) }.map_err(|_| Overflow)
-            }
-            _ => Ok(()),
+            // SAFETY: under `task_lock`, a non-null `task->mm` is not freed (exit_mm()
+            // clears it under the same lock before dropping its reference).
+            Some(cache) if !mm.is_null() => unsafe { cache.pin(task as usize, mm) }.is_ok(),
+            _ => true,
         };
+        if !pinned {
+            // No room for a new pin: counted under the lock all the same, and more room is
+            // reserved before the next walk.
+            self.missing_pins += 1;
+        }
         // SAFETY: as above, `mm` is null or live while the lock is held.
-        let result = pinned.and_then(|()| unsafe { self.count_mm(mm) });
+        let result = unsafe { self.count_mm(mm) };
         // SAFETY: taken above.
         unsafe { bindings::spin_unlock(&raw mut (*task).alloc_lock) };
+        if mm.is_null() {
+            // SAFETY: the RCU read lock is held and `task` is listed (caller).
+            return unsafe { self.live_thread_pages(task) };
+        }
         result
     }
 
+    /// `for_each_thread(leader, t)` under the RCU read lock: the resident pages of the first
+    /// other thread of `leader`'s process that has an `mm` (read under its `task_lock`).
+    ///
+    /// # Safety
+    /// The RCU read lock is held and `leader` is on the task list.
+    unsafe fn live_thread_pages(&mut self, leader: *mut bindings::task_struct) -> Option<u64> {
+        // SAFETY: `leader` is valid under RCU (caller); its `signal` is set at creation and
+        // freed only with the last task of the group, after an RCU grace period;
+        // `thread_head` lists the group's threads by `thread_node`, an RCU list. (Raw field
+        // pointers only, see `resident_pages`.)
+        let head = unsafe {
+            let signal = core::ptr::read(&raw const (*leader).signal);
+            &raw mut (*signal).thread_head
+        };
+        // SAFETY: `head` is a valid list head (above); READ_ONCE as `list_next_rcu`.
+        let mut next = unsafe { core::ptr::read_volatile(&raw const (*head).next) };
+        while next != head {
+            // SAFETY: every other link of `thread_head` is the `thread_node` of a task that
+            // stays valid under RCU.
+            let thread = unsafe { container_of!(next, bindings::task_struct, thread_node) };
+            // SAFETY: `thread` is valid (above); READ_ONCE as `list_next_rcu`.
+            next = unsafe { core::ptr::read_volatile(&raw const (*thread).thread_node.next) };
+            if thread == leader {
+                continue;
+            }
+            // SAFETY: `thread` is valid; `alloc_lock` is `task_lock()`'s lock.
+            unsafe { bindings::spin_lock(&raw mut (*thread).alloc_lock) };
+            // SAFETY: under `task_lock`, `thread->mm` is null or live (see above).
+            let mm = unsafe { core::ptr::read(&raw const (*thread).mm) };
+            // SAFETY: as above.
+            let result = (!mm.is_null()).then(|| unsafe { self.count_mm(mm) });
+            // SAFETY: taken above.
+            unsafe { bindings::spin_unlock(&raw mut (*thread).alloc_lock) };
+            if let Some(pages) = result {
+                return pages;
+            }
+        }
+        None
+    }
+
+    /// The resident pages of `mm`, `None` when it is null or was already counted in this
+    /// walk. When `shared_mm` is full, counts how much room was missing (the walk's result is
+    /// then discarded and the walk repeated with that much more).
+    ///
     /// # Safety
     /// `mm` is null or a live `mm_struct` that cannot be freed during the call.
-    unsafe fn count_mm(&mut self, mm: *mut bindings::mm_struct) -> Result<Option<u64>, Overflow> {
+    unsafe fn count_mm(&mut self, mm: *mut bindings::mm_struct) -> Option<u64> {
         if mm.is_null() {
-            return Ok(None);
+            return None;
         }
         // SAFETY: `mm` is live (caller); `mm_users` is an atomic_t.
         let users = unsafe { bindings::atomic_read(&raw const (*mm).__bindgen_anon_1.mm_users) };
@@ -166,10 +228,10 @@ impl Walk<'_> {
             // Threads, vfork()ed children or transient users share it: count it once.
             let key = mm as usize;
             if self.shared_mm.contains(&key) {
-                return Ok(None);
+                return None;
             }
             if self.shared_mm.push_within_capacity(key).is_err() {
-                return Err(Overflow);
+                self.missing_shared += 1;
             }
         }
         let mut pages = 0u64;
@@ -193,10 +255,13 @@ impl Walk<'_> {
             };
             pages = pages.saturating_add(u64::try_from(count).unwrap_or(0));
         }
-        Ok(Some(pages))
+        Some(pages)
     }
 
     /// Walks every process once, adding its resident pages to its entry's count.
+    ///
+    /// # Errors
+    /// [`Overflow`] when `shared_mm` was too small (the counts are then not to be used).
     pub(crate) fn run(&mut self) -> Result<(), Overflow> {
         let _rcu = rcu::read_lock();
         // `init_task` is a static task that is never freed; only its address is taken.
@@ -210,7 +275,10 @@ impl Walk<'_> {
             // SAFETY: every link of the task list is the `tasks` field of a `task_struct`.
             task = unsafe { container_of!(next, bindings::task_struct, tasks) };
             if task == head {
-                return Ok(());
+                return match self.missing_shared {
+                    0 => Ok(()),
+                    missing => Err(Overflow { missing }),
+                };
             }
             // SAFETY: `task` is listed and valid under RCU.
             let flags = unsafe { core::ptr::read_volatile(&raw const (*task).flags) };
@@ -229,7 +297,7 @@ impl Walk<'_> {
                 continue;
             }
             // SAFETY: RCU read lock held, `task` listed.
-            let Some(pages) = unsafe { self.resident_pages(task) }? else {
+            let Some(pages) = (unsafe { self.resident_pages(task) }) else {
                 continue;
             };
             if let Some(tally) = self.tallies.get_mut(index) {

@@ -117,7 +117,7 @@ pub struct RmArgs {
 /// `engine start` / `engine run`.
 #[derive(Debug, Args)]
 pub struct StartArgs {
-    /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]{0,31}`.
+    /// Container id: `[A-Za-z0-9][A-Za-z0-9_.-]{0,30}`.
     pub id: String,
     /// The container's rootfs directory (stacked over the base rootfs).
     pub rootfs: PathBuf,

@@ -88,7 +88,7 @@ pub enum Request {
 /// Everything needed to start a container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartSpec {
-    /// Container id, `[A-Za-z0-9][A-Za-z0-9_.-]{0,31}` (see [`crate::limits::validate_id`]).
+    /// Container id, `[A-Za-z0-9][A-Za-z0-9_.-]{0,30}` (see [`crate::limits::validate_id`]).
     pub id: String,
     /// Absolute path of the container's rootfs directory, as seen by the supervisor.
     pub rootfs: String,

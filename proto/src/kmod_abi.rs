@@ -20,8 +20,14 @@
 
 #![allow(dead_code)]
 
-/// Size of the NUL-terminated container id field, in bytes.
-pub const CONTAINER_ID_LEN: usize = 32;
+/// Longest container id, in bytes (without the NUL): the one id length limit of the whole
+/// system. `proto::limits::validate_id` refuses longer ids, and the module refuses a
+/// request whose [`CONTAINER_ID_LEN`]-byte field has no NUL.
+pub const CONTAINER_ID_MAX_LEN: usize = 31;
+
+/// Size of the NUL-terminated container id field, in bytes (`char container_id[32]` of the
+/// C header): [`CONTAINER_ID_MAX_LEN`] bytes and the NUL.
+pub const CONTAINER_ID_LEN: usize = CONTAINER_ID_MAX_LEN + 1;
 
 /// ioctl "magic" type byte, `'M'`.
 pub const MONITOR_IOC_MAGIC: u32 = b'M' as u32;
@@ -81,6 +87,11 @@ pub const EVENT_SOFT_LIMIT: u32 = 1;
 pub const EVENT_HARD_LIMIT_KILLED: u32 = 2;
 /// Event kind: the container's init exited; the entry was removed.
 pub const EVENT_GONE: u32 = 3;
+/// Event kind (extension): the file's queue was full and dropped its oldest records; this
+/// record comes before the records that followed the loss, `rss_bytes` holds how many were
+/// dropped, and `pid`, `limit_bytes` and `container_id` are zero. Older readers ignore kinds
+/// they do not know.
+pub const EVENT_LOST: u32 = 4;
 
 /// `struct monitor_request`: argument of [`MONITOR_REGISTER`] and [`MONITOR_UNREGISTER`].
 #[repr(C)]
@@ -134,11 +145,12 @@ pub struct MonitorQueryAll {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MonitorEvent {
-    /// [`EVENT_SOFT_LIMIT`], [`EVENT_HARD_LIMIT_KILLED`] or [`EVENT_GONE`].
+    /// [`EVENT_SOFT_LIMIT`], [`EVENT_HARD_LIMIT_KILLED`], [`EVENT_GONE`] or [`EVENT_LOST`].
     pub kind: u32,
     /// Host PID of the container's init.
     pub pid: i32,
-    /// RSS measured when the event fired, in bytes.
+    /// RSS measured when the event fired, in bytes; for [`EVENT_LOST`], the number of
+    /// records lost.
     pub rss_bytes: u64,
     /// The limit crossed, in bytes (0 for [`EVENT_GONE`]).
     pub limit_bytes: u64,
@@ -169,9 +181,10 @@ pub fn id_bytes(field: &[u8; CONTAINER_ID_LEN]) -> Option<&[u8]> {
     Some(&field[..end])
 }
 
-/// Copies `id` into a NUL-terminated field; `None` if it does not fit (31 bytes at most).
+/// Copies `id` into a NUL-terminated field; `None` if it does not fit
+/// ([`CONTAINER_ID_MAX_LEN`] bytes at most) or contains a NUL.
 pub fn id_field(id: &[u8]) -> Option<[u8; CONTAINER_ID_LEN]> {
-    if id.len() >= CONTAINER_ID_LEN || id.contains(&0) {
+    if id.len() > CONTAINER_ID_MAX_LEN || id.contains(&0) {
         return None;
     }
     let mut f = [0u8; CONTAINER_ID_LEN];
@@ -324,6 +337,8 @@ mod tests {
 
     #[test]
     fn id_field_rules() {
+        assert_eq!(CONTAINER_ID_LEN, 32);
+        assert!(id_field(&[b'x'; CONTAINER_ID_MAX_LEN]).is_some());
         assert!(id_field(&[b'x'; 31]).is_some());
         assert!(id_field(&[b'x'; 32]).is_none());
         assert_eq!(id_bytes(&[b'x'; 32]), None);

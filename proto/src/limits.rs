@@ -1,24 +1,35 @@
 //! Validation of user-supplied container parameters, shared by the CLI (early, friendly
 //! errors) and the supervisor (authoritative check).
 
-/// Longest container id, in bytes. Matches the kmod ABI's 32-byte NUL-terminated field.
-pub const MAX_ID_LEN: usize = 32;
+/// Longest container id, in bytes: the kmod ABI's [`CONTAINER_ID_MAX_LEN`] (31 bytes and
+/// a NUL fill its 32-byte field), so an id that passes here always reaches the module whole.
+///
+/// [`CONTAINER_ID_MAX_LEN`]: crate::kmod_abi::CONTAINER_ID_MAX_LEN
+pub const MAX_ID_LEN: usize = crate::kmod_abi::CONTAINER_ID_MAX_LEN;
 
-/// Checks a container id against `[A-Za-z0-9][A-Za-z0-9_.-]{0,31}`.
+/// Checks a container id against `[A-Za-z0-9][A-Za-z0-9_.-]{0,30}` (at most [`MAX_ID_LEN`]
+/// bytes).
 ///
 /// # Errors
-/// A one-line message saying what is wrong.
+/// A one-line message saying what is wrong (too long, or which characters are allowed).
 pub fn validate_id(id: &str) -> Result<(), String> {
     let bytes = id.as_bytes();
+    if bytes.len() > MAX_ID_LEN {
+        return Err(format!(
+            "invalid container id {id:?}: {} bytes long, at most {MAX_ID_LEN} allowed",
+            bytes.len()
+        ));
+    }
     let ok_first = bytes.first().is_some_and(|b| b.is_ascii_alphanumeric());
     let ok_rest = bytes[1.min(bytes.len())..]
         .iter()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok_first && ok_rest && bytes.len() <= MAX_ID_LEN {
+    if ok_first && ok_rest {
         Ok(())
     } else {
         Err(format!(
-            "invalid container id {id:?}: must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,31}}"
+            "invalid container id {id:?}: must match [A-Za-z0-9][A-Za-z0-9_.-]{{0,{}}}",
+            MAX_ID_LEN - 1
         ))
     }
 }
@@ -77,12 +88,22 @@ mod tests {
 
     #[test]
     fn ids() {
-        for good in ["a", "alpha", "A1_b.c-d", &"x".repeat(32)] {
+        for good in ["a", "alpha", "A1_b.c-d", &"x".repeat(31)] {
             assert!(validate_id(good).is_ok(), "{good}");
         }
         for bad in ["", "-a", ".a", "a b", "a/b", &"x".repeat(33), "é"] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_valid_id_fits_the_kmod_abi_field() {
+        let longest = "x".repeat(MAX_ID_LEN);
+        assert!(validate_id(&longest).is_ok());
+        assert!(crate::kmod_abi::id_field(longest.as_bytes()).is_some());
+        let err = validate_id(&"x".repeat(32)).unwrap_err();
+        assert!(err.contains("32 bytes long, at most 31"), "{err}");
+        assert!(validate_id("-a").unwrap_err().contains("{0,30}"));
     }
 
     #[test]

@@ -22,11 +22,17 @@
 //! - `watch-exit <pid> <interval-ms>`: waits until someone else's registered process `pid`
 //!   exits (a zombie or gone in /proc), then checks that it leaves the module's list within
 //!   one interval.
+//! - `thread-hog <step-mib> <soft-mib> <hard-mib>`, `init-leader-exit <interval-ms>`,
+//!   `pid-reuse <rounds>`, `file-reuse <rounds>`, `ring-overflow <count>`, `read-efault`,
+//!   `rmmod-open`, `concurrent <secs>`, `many-threaded <count> <interval-ms>`: see
+//!   `kmod_probe_paths.rs`.
 
 #![allow(dead_code)]
 
 #[path = "../../proto/src/kmod_abi.rs"]
 mod abi;
+#[path = "kmod_probe_paths.rs"]
+mod paths;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Error, Read};
@@ -361,7 +367,42 @@ fn errnos() -> u32 {
     });
     let status = wait(opener);
     c.check("open without CAP_SYS_ADMIN", status == 0, format!("child status {status:#x}"));
+
+    // Only processes: not a kernel thread (kthreadd is pid 2), not another thread's id.
+    c.errno("kernel thread", register(&dev, 2, mib, mib, "kthread"), EINVAL);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // SAFETY: gettid(2) takes no argument.
+        let _ = tx.send(unsafe { syscall(186) } as i32);
+        sleep_forever()
+    });
+    let tid = rx.recv().unwrap_or(0);
+    c.errno("thread id", register(&dev, tid, mib, mib, "thread"), EINVAL);
+
+    // A file unregisters only what it registered.
+    let owner = spawn_sleeper_after_threads();
+    c.check("register", register(&dev, owner, mib, mib, "owned").is_ok(), String::new());
+    c.errno("unregister from another file", unregister(&other, owner), ENOENT);
+    c.check("still registered", query(&dev, owner).is_ok(), String::new());
+    c.check("unregister from its file", unregister(&dev, owner).is_ok(), String::new());
+    // SAFETY: kill(2) of our own child; reaped below.
+    unsafe { kill(owner, SIGKILL) };
+    wait(owner);
     c.failed
+}
+
+/// A sleeping child forked once this program has threads: it only calls `pause(2)`, which is
+/// async-signal-safe.
+fn spawn_sleeper_after_threads() -> i32 {
+    // SAFETY: the child calls only pause(2) and never returns.
+    let pid = unsafe { fork() };
+    if pid == 0 {
+        loop {
+            // SAFETY: pause(2) only sleeps.
+            unsafe { pause() };
+        }
+    }
+    pid
 }
 
 /// A container over its limits: its init grows (no workers, `nested` 0), or `workers` child
@@ -589,6 +630,15 @@ fn main() -> ExitCode {
         Some("churn") => churn(num(1) as usize),
         Some("hold") => hold(num(1) as usize),
         Some("watch-exit") => watch_exit(num(1) as i32, num(2)),
+        Some("thread-hog") => paths::thread_hog(num(1) as usize, num(2), num(3)),
+        Some("init-leader-exit") => paths::init_leader_exit(num(1)),
+        Some("pid-reuse") => paths::pid_reuse(num(1) as usize),
+        Some("file-reuse") => paths::file_reuse(num(1) as usize),
+        Some("ring-overflow") => paths::ring_overflow(num(1) as usize),
+        Some("read-efault") => paths::read_efault(),
+        Some("rmmod-open") => paths::rmmod_open(),
+        Some("concurrent") => paths::concurrent(num(1)),
+        Some("many-threaded") => paths::many_threaded(num(1) as usize, num(2)),
         Some("query") => {
             let dev = open(true).expect("open device");
             match query(&dev, num(1) as i32) {
@@ -602,7 +652,7 @@ fn main() -> ExitCode {
             0
         }
         _ => {
-            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|hog-nested DEPTH STEP SOFT HARD|vmshare MS|gone MS|churn N|hold N|query PID|watch-exit PID MS");
+            eprintln!("usage: kmod-probe errnos|hog W STEP SOFT HARD|hog-nested DEPTH STEP SOFT HARD|vmshare MS|gone MS|churn N|hold N|query PID|watch-exit PID MS|thread-hog STEP SOFT HARD|init-leader-exit MS|pid-reuse N|file-reuse N|ring-overflow N|read-efault|rmmod-open|concurrent SECS|many-threaded N MS");
             return ExitCode::from(2);
         }
     };

@@ -28,6 +28,33 @@ check() {
   shift
   if "$@"; then pass "$name"; else fail "$name"; fi
 }
+# Kernel reports: BUG/WARNING/Oops (lockdep, atomic sleep, list debugging, debug objects and
+# KFENCE reports start so), slab debugging (`BUG <cache> ...: Redzone overwritten`), Rust
+# overflow checks and debug assertions (a panic: `kernel BUG`, `panicked at`), hung tasks,
+# kmemleak, RCU stalls.
+REPORTS='(^|\] )BUG|WARNING:|Oops|kernel BUG|panicked at|with overflow|DEBUG_LOCKS_WARN_ON|lockdep is turned off|possible recursive locking|circular locking|inconsistent lock state|suspicious RCU usage|KFENCE:|ODEBUG:|INFO: task|blocked for more than|kmemleak: [0-9]+ new suspected|rcu_.*stall|Call Trace|deprecated'
+DMESG_SEEN=0
+# dmesg_check PHASE: PASS/FAIL by whether the kernel log got a report since the last check
+# (so a report names the phase that caused it).
+dmesg_check() {
+  local all new
+  all=$(dmesg)
+  new=$(tail -n +$((DMESG_SEEN + 1)) <<<"$all" | grep -E "$REPORTS" || true)
+  DMESG_SEEN=$(wc -l <<<"$all")
+  if [ -n "$new" ]; then
+    fail "kernel log clean after: $1"
+    echo "$new" | head -40
+  else
+    pass "kernel log clean after: $1"
+  fi
+}
+# probe_case NAME ARGS...: one phase: kmod-probe ARGS, then the kernel log.
+probe_case() {
+  local name=$1
+  shift
+  check "$name" "$PROBE" "$@"
+  dmesg_check "$name"
+}
 # Lines the module wrote to the kernel log.
 module_lines() { dmesg | grep -F '[container_monitor] ' | sed 's/^\[[ 0-9.]*\] //'; }
 count_lines() { module_lines | grep -cF -- "$1"; }
@@ -45,19 +72,35 @@ load_module() {
 
 probe_tests() {
   say "module ABI and errnos (kmod-probe errnos)"
-  check "errnos" "$PROBE" errnos
+  probe_case "errnos" errnos
   say "one process over its limits (kmod-probe hog 0 ...)"
-  check "single-process hog killed" "$PROBE" hog 0 4 16 32
+  probe_case "single-process hog killed" hog 0 4 16 32
   say "memory spread over 4 child processes (kmod-probe hog 4 ...)"
-  check "4-worker hog killed" "$PROBE" hog 4 1 16 32
+  probe_case "4-worker hog killed" hog 4 1 16 32
   say "memory in PID namespaces nested 2 deep inside the container (kmod-probe hog-nested 2 ...)"
-  check "nested-namespace hog killed" "$PROBE" hog-nested 2 4 16 32
+  probe_case "nested-namespace hog killed" hog-nested 2 4 16 32
   say "threads and CLONE_VM children share one address space"
-  check "shared address space counted once" "$PROBE" vmshare $INTERVAL_MS
+  probe_case "shared address space counted once" vmshare $INTERVAL_MS
   say "a container that exits by itself"
-  check "gone within one interval" "$PROBE" gone $INTERVAL_MS
+  probe_case "gone within one interval" gone $INTERVAL_MS
   say "200 short-lived namespaces registered while scanning"
-  check "churn 200" "$PROBE" churn 200
+  probe_case "churn 200" churn 200
+  say "a worker whose main thread exited while a thread allocates"
+  probe_case "main-thread-exited hog killed" thread-hog 16 16 32
+  say "a registered init whose main thread exited while another thread runs"
+  probe_case "init with an exited leader stays registered" init-leader-exit $INTERVAL_MS
+  say "a pid number reused before the scan dropped its entry"
+  probe_case "reused pid registered" pid-reuse 20
+  say "a file opened right after another was closed"
+  probe_case "file ids not reused" file-reuse 20
+  say "more records than the ring holds"
+  probe_case "ring overflow reported" ring-overflow 300
+  say "reads whose copy to user space faults"
+  probe_case "no record lost on EFAULT" read-efault
+  say "ioctls and reads from 4 threads during scans"
+  probe_case "concurrent ioctls" concurrent 3
+  say "700 two-thread processes registered at once"
+  probe_case "700 multi-threaded processes" many-threaded 700 $INTERVAL_MS
 }
 
 # --- the real engine supervisor with the kernel backend -------------------------------------
@@ -115,6 +158,8 @@ engine_tests() {
   engine_hog hog memory_hog 8 200
   say "engine: memory spread over 4 child processes"
   engine_hog hog4 /bin/sh -c 'for i in 1 2 3 4; do memory_hog 2 200 & done; wait'
+  say "engine: a workload whose main thread exited while a thread allocates"
+  engine_hog thog probe thread-hog 8 100 200
 
   say "engine: a container that exits by itself leaves the module's list"
   # Long enough to be seen registered even on a loaded TCG guest.
@@ -151,11 +196,14 @@ engine_tests() {
   check "ps shows the module's RSS of a running container ($rss bytes)" test "${rss:-0}" -gt 0 2>/dev/null
   check "stop background" engine stop background --time 1
   stop_supervisor
+  dmesg_check "engine tests"
 }
 
 # --- unload, and the kernel's own checks ----------------------------------------------------
 
 unload_with_live_entries() {
+  say "rmmod with an open file"
+  probe_case "rmmod refused while a file is open" rmmod-open
   say "rmmod with live entries"
   local pids
   pids=$("$PROBE" hold 5)
@@ -166,6 +214,7 @@ unload_with_live_entries() {
   check "unload line" test "$(count_lines 'Module unloaded.')" = 1
   # shellcheck disable=SC2086
   kill -KILL $pids 2>/dev/null
+  dmesg_check "unload"
 }
 
 kernel_checks() {
@@ -199,6 +248,7 @@ kernel_checks() {
 # Boot-time kmemleak suspects are the kernel's, not ours: report only what comes after.
 [ -w $KMEMLEAK ] && echo scan >$KMEMLEAK && echo clear >$KMEMLEAK
 load_module
+dmesg_check "boot and insmod"
 probe_tests
 # Opt-in benchmark hook (ENGINE_VM_BENCH=1 make test-vm): bench/kmod_scan.sh prints its figure
 # between BENCH-JSON-BEGIN/END console lines, with the module loaded and these paths exported.

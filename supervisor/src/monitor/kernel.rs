@@ -11,7 +11,8 @@
 //! only the containers whose RSS changed since: an idle tick costs one syscall and nothing
 //! per container. On a module without
 //! `MONITOR_QUERY_ALL` (`ENOTTY`) it reads the records and makes one `MONITOR_QUERY` per
-//! container.
+//! container. An `EVENT_LOST` record (the module's queue for this file was full and dropped
+//! records) is logged as a warning with the count lost.
 
 use super::{Backend, BackendKind, MonitorEvent, Tracked};
 use nix::errno::Errno;
@@ -144,9 +145,24 @@ impl KernelBackend {
                 let mut record = [0u8; abi::MONITOR_EVENT_SIZE];
                 record.copy_from_slice(chunk);
                 let record = Record::from_bytes(&record);
+                if record.kind == abi::EVENT_LOST {
+                    tracing::warn!(
+                        lost = record.rss_bytes,
+                        device = %self.path.display(),
+                        "the kernel monitor's event queue was full: records lost"
+                    );
+                    continue;
+                }
                 if matches!(record.kind, abi::EVENT_HARD_LIMIT_KILLED | abi::EVENT_GONE) {
-                    // The module dropped its entry.
-                    self.tracked.remove(&record.pid);
+                    // The module dropped its entry (and not a newer container's that reuses
+                    // the pid number: the id tells them apart).
+                    if self
+                        .tracked
+                        .get(&record.pid)
+                        .is_some_and(|known| record_is_of(&record, &known.id))
+                    {
+                        self.tracked.remove(&record.pid);
+                    }
                 }
                 out.extend(event_of(&record));
             }
@@ -222,6 +238,11 @@ impl KernelBackend {
             self.tracked.remove(&pid);
         }
     }
+}
+
+/// Whether `record` names the container `id`.
+fn record_is_of(record: &Record, id: &str) -> bool {
+    abi::id_bytes(&record.container_id) == Some(id.as_bytes())
 }
 
 /// The supervisor-side event of a module record (`None` for `EVENT_GONE` and unknown kinds:
@@ -350,7 +371,15 @@ mod tests {
             })
         );
         assert_eq!(event_of(&record(abi::EVENT_GONE)), None);
+        assert_eq!(event_of(&record(abi::EVENT_LOST)), None);
         assert_eq!(event_of(&record(99)), None);
+    }
+
+    #[test]
+    fn a_record_names_its_container_by_id() {
+        assert!(record_is_of(&record(abi::EVENT_GONE), "hog"));
+        assert!(!record_is_of(&record(abi::EVENT_GONE), "hog2"));
+        assert!(!record_is_of(&record(abi::EVENT_GONE), "ho"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Small readers of `/proc` for the userspace monitor backend: listing process ids, a
 //! process's PID-namespace inode (and, by `NS_GET_PARENT`, its parent namespaces), its
-//! `statm`, its innermost `NSpid`, and comparing two processes' address spaces with
-//! `kcmp(2)`.
+//! `statm` (or a live thread's, when the leader has exited), its innermost `NSpid`, and
+//! comparing two processes' address spaces with `kcmp(2)`.
 //!
 //! The per-tick paths (listing, `statm`) do not allocate: paths are formatted into a stack
 //! buffer and files are read into a caller's buffer.
@@ -99,8 +99,16 @@ impl PidPath {
     fn new(pid: i32, leaf: &str) -> Self {
         let mut buf = [0u8; 48];
         let mut cursor: &mut [u8] = &mut buf;
-        // The longest leaf used here is "ns/pid"; 10 digits + "/" + leaf + NUL always fits.
+        // The longest leaf used here is "task"; 10 digits + "/" + leaf + NUL always fits.
         let _ = write!(cursor, "{pid}/{leaf}");
+        Self { buf }
+    }
+
+    /// `<pid>/task/<tid>/statm`: 2 × 10 digits + 13 + NUL always fit.
+    fn thread_statm(pid: i32, tid: i32) -> Self {
+        let mut buf = [0u8; 48];
+        let mut cursor: &mut [u8] = &mut buf;
+        let _ = write!(cursor, "{pid}/task/{tid}/statm");
         Self { buf }
     }
 
@@ -190,6 +198,50 @@ impl ProcFs {
     /// `ENOENT`/`ESRCH` when the process is gone, `EINVAL` on an unparsable line.
     pub fn statm(&self, pid: i32, buf: &mut [u8; STATM_BUF_LEN]) -> Result<Statm, Errno> {
         read_statm(self.open_statm(pid)?, buf)
+    }
+
+    /// The `statm` of the first thread of process `pid` other than its leader that has an
+    /// address space (`size` > 0), and that thread's id: what the process uses once its
+    /// leader has exited while other threads run (the leader's own `statm` is then all
+    /// zeros, as for any task without an `mm`; the kernel's `find_lock_task_mm()` looks the
+    /// same way). `Ok(None)` when no other thread has one. Allocates (lists
+    /// `/proc/<pid>/task`); only for processes whose own `statm` reads zeros.
+    ///
+    /// # Errors
+    /// `ENOENT`/`ESRCH` when the process is gone.
+    pub fn live_thread_statm(
+        &self,
+        pid: i32,
+        buf: &mut [u8; STATM_BUF_LEN],
+    ) -> Result<Option<(i32, Statm)>, Errno> {
+        let tasks = self.open_leaf(pid, "task")?;
+        let mut dir = Dir::from_fd(tasks)?;
+        for entry in dir.iter() {
+            let Some(tid) = parse_pid(entry?.file_name().to_bytes()) else {
+                continue;
+            };
+            if tid == pid {
+                continue;
+            }
+            let path = PidPath::thread_statm(pid, tid);
+            let fd = match nix::fcntl::openat(
+                self.dir.as_fd(),
+                path.as_cstr(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                // That thread ended since the listing.
+                Err(Errno::ENOENT | Errno::ESRCH) => continue,
+                Err(e) => return Err(e),
+            };
+            match read_statm(fd, buf) {
+                Ok(statm) if statm.size > 0 => return Ok(Some((tid, statm))),
+                Ok(_) | Err(Errno::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// The innermost `NSpid` of process `pid` (1 for a namespace's init); `Ok(None)` on
@@ -304,12 +356,113 @@ mod tests {
     }
 
     #[test]
+    fn statm_of_a_process_whose_leader_exited_comes_from_a_live_thread() {
+        // A child whose main thread exits (SYS_exit) after starting a thread that holds
+        // 8 MiB: the leader's statm reads zeros, the live thread's has the memory.
+        // SAFETY: the child runs only raw system calls (`leader_exit_child`), as a child
+        // forked from a multi-threaded process may.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            leader_exit_child();
+        }
+        assert!(pid > 0);
+        let proc = ProcFs::open(Path::new("/proc")).unwrap();
+        let mut buf = [0u8; STATM_BUF_LEN];
+        let mut found = None;
+        for _ in 0..200 {
+            let own = proc.statm(pid, &mut buf).unwrap_or_default();
+            if own.size == 0 {
+                found = proc.live_thread_statm(pid, &mut buf).unwrap();
+                if found.is_some_and(|(_, s)| s.resident >= (8 << 20) / 4096) {
+                    break;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // SAFETY: kill and reap our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        let (tid, statm) = found.expect("a live thread's statm");
+        assert_ne!(tid, pid);
+        assert!(statm.resident >= (8 << 20) / 4096, "{statm:?}");
+        assert_eq!(
+            proc.live_thread_statm(std::process::id() as i32, &mut buf)
+                .map(|s| s.is_some()),
+            Ok(true),
+            "the test process has other threads"
+        );
+    }
+
+    /// A fresh private anonymous read-write mapping of `len` bytes (`MAP_FAILED` on error).
+    fn map_anonymous(len: usize) -> *mut u8 {
+        // SAFETY: a new mapping at an address the kernel picks; nothing else is touched.
+        unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+            .cast::<u8>()
+        }
+    }
+
+    /// In a forked child: a raw thread (clone with its own stack, sharing the memory) touches
+    /// 8 MiB and sleeps; the main thread exits alone. Raw syscalls only.
+    fn leader_exit_child() -> ! {
+        extern "C" fn hold(_: *mut libc::c_void) -> libc::c_int {
+            // SAFETY: a fresh anonymous mapping, written page by page, never unmapped.
+            unsafe {
+                let len = 8 << 20;
+                let p = map_anonymous(len);
+                if p != libc::MAP_FAILED.cast() {
+                    for off in (0..len).step_by(4096) {
+                        p.add(off).write_volatile(1);
+                    }
+                }
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        // SAFETY: the stack is a fresh mapping the thread owns; CLONE_THREAD|CLONE_VM|
+        // CLONE_SIGHAND makes it a thread of this process; the main thread then ends alone.
+        unsafe {
+            let stack_len = 256 << 10;
+            let stack = map_anonymous(stack_len);
+            let flags = libc::CLONE_VM
+                | libc::CLONE_FS
+                | libc::CLONE_FILES
+                | libc::CLONE_SIGHAND
+                | libc::CLONE_THREAD
+                | libc::CLONE_SYSVSEM;
+            libc::clone(
+                hold,
+                stack.add(stack_len).cast(),
+                flags,
+                std::ptr::null_mut(),
+            );
+            loop {
+                libc::syscall(libc::SYS_exit, 0);
+            }
+        }
+    }
+
+    #[test]
     fn pid_paths() {
         assert_eq!(
             PidPath::new(2_147_483_647, "ns/pid").as_cstr(),
             c"2147483647/ns/pid"
         );
         assert_eq!(PidPath::new(1, "statm").as_cstr(), c"1/statm");
+        assert_eq!(
+            PidPath::thread_statm(2_147_483_647, 2_147_483_647).as_cstr(),
+            c"2147483647/task/2147483647/statm"
+        );
     }
 
     #[test]

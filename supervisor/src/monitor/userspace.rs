@@ -13,7 +13,9 @@
 //!
 //! RSS of a container = Σ over its processes of `statm` resident pages (RssAnon + RssFile +
 //! RssShmem) × page size, each address space once. Threads share their process's `/proc`
-//! entry, so they are never counted twice. Processes that share an address space without
+//! entry, so they are never counted twice. A process whose leader (main thread) has exited
+//! while other threads run shows an all-zero `statm` (the leader has no `mm` any more): its
+//! memory is read from a live thread's `/proc/<pid>/task/<tid>/statm` instead. Processes that share an address space without
 //! being threads (`CLONE_VM`, e.g. during `vfork`) show identical `statm` values; among
 //! the processes of one container with identical values, `kcmp(KCMP_VM)` decides which share
 //! an `mm_struct`, and each shared one is counted once. A process found to share with none
@@ -97,6 +99,8 @@ struct Sample {
     /// PID-namespace inode of the container it counts for.
     ns: u64,
     statm: Statm,
+    /// The task whose address space was read: the process, or one of its threads when its
+    /// leader has exited (what `kcmp` compares).
     pid: i32,
     own_mm: bool,
 }
@@ -253,11 +257,21 @@ impl UserspaceBackend {
                     if pid == entry.tracked.pid {
                         entry.init_seen = generation;
                     }
+                    // No address space on the leader: it has exited while other threads
+                    // run (or the process is a zombie); measure a live thread's.
+                    let (vm_pid, statm) = if statm.size == 0 {
+                        match self.proc.live_thread_statm(pid, &mut self.statm_buf) {
+                            Ok(Some(found)) => found,
+                            Ok(None) | Err(_) => (pid, statm),
+                        }
+                    } else {
+                        (pid, statm)
+                    };
                     self.samples.push(Sample {
                         ns: container,
                         statm,
-                        pid,
-                        own_mm: slot.own_mm,
+                        pid: vm_pid,
+                        own_mm: slot.own_mm && vm_pid == pid,
                     });
                 }
                 // Reaped since the listing, or the pid now names another process: forget

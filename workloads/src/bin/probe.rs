@@ -12,6 +12,11 @@
 //!   after its children);
 //! - `probe spread <n> <mb>`: `n` child processes each touch `mb` MiB and print
 //!   `spread pid=P mb=M`, then everybody sleeps forever;
+//! - `probe thread-hog [chunk_mb=8] [sleep_ms=100] [max_mb=200]`: starts a thread that touches
+//!   `chunk_mb` MiB every `sleep_ms` ms up to `max_mb` (printing `thread-hog total=<T>MB`),
+//!   holds it 5 s and ends the process with status 0; the main thread prints
+//!   `thread-hog leader-exit` and exits alone (`SYS_exit`), so the process runs on with an
+//!   exited leader (whose `/proc/<pid>/statm` reads all zeros);
 //! - `probe exit <code>`: exits with `code`;
 //! - `probe escape <major> <minor> <shmid>`: tries every attack of [`workloads::escape`]
 //!   (`major:minor` is the host's root disk, `shmid` a SysV segment of the host) and prints
@@ -38,6 +43,11 @@ fn main() {
         "ignore-term" => ignore_term(),
         "trap" => trap(arg(1, "children", 0)),
         "spread" => spread(arg(1, "n", 2), arg(2, "mb", 8)),
+        "thread-hog" => thread_hog(
+            arg(1, "chunk_mb", 8),
+            arg(2, "sleep_ms", 100),
+            arg(3, "max_mb", 200),
+        ),
         "exit" => std::process::exit(arg(1, "code", 0)),
         "escape" => workloads::escape::run(
             (arg(1, "major", 0), arg(2, "minor", 0)),
@@ -254,5 +264,29 @@ fn spread(n: usize, mb: usize) {
     }
     loop {
         sleep_ms(60_000);
+    }
+}
+
+fn thread_hog(chunk_mb: usize, pause: u64, max_mb: usize) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(());
+        let mut held = Vec::new();
+        let mut total = 0;
+        while total < max_mb {
+            held.push(touched(chunk_mb * MIB));
+            total += chunk_mb;
+            say(&format!("thread-hog total={total}MB"));
+            sleep_ms(pause);
+        }
+        sleep_ms(5000);
+        std::process::exit(0);
+    });
+    // The leader goes only once the thread runs.
+    let _ = rx.recv();
+    say("thread-hog leader-exit");
+    loop {
+        // SAFETY: SYS_exit ends the calling thread only; the other thread owns all it uses.
+        unsafe { libc::syscall(libc::SYS_exit, 0) };
     }
 }
