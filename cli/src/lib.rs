@@ -27,7 +27,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         .socket
         .clone()
         .or(config.socket)
-        .unwrap_or_else(|| supervisor::config::DEFAULT_SOCKET.into());
+        .unwrap_or_else(|| proto::api::DEFAULT_SOCKET.into());
     let socket = &socket;
     match &cli.verb {
         Verb::Supervisor(_) | Verb::Completion(_) | Verb::Man(_) => unreachable!("handled above"),

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// [`ErrorCode::UnsupportedVersion`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Where the supervisor listens and clients connect by default (override with `--socket` or
+/// `ENGINE_SOCKET`).
+pub const DEFAULT_SOCKET: &str = "/run/engine/engine.sock";
+
 /// Default soft RSS limit, in bytes (40 MiB).
 pub const DEFAULT_SOFT_LIMIT_BYTES: u64 = 40 * 1024 * 1024;
 /// Default hard RSS limit, in bytes (64 MiB).

@@ -4,8 +4,7 @@ use crate::monitor::MonitorConfig;
 use proto::router::SinkSpec;
 use std::path::PathBuf;
 
-/// Default socket path (override with `--socket` or `ENGINE_SOCKET`).
-pub const DEFAULT_SOCKET: &str = "/run/engine/engine.sock";
+pub use proto::api::DEFAULT_SOCKET;
 /// Default state directory (override with `--state-dir`); logs go to `<state-dir>/logs`.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/engine";
 

@@ -258,21 +258,30 @@ pub fn ring_overflow(count: usize) -> u32 {
     let mut lost = 0;
     let mut gone = 0;
     let mut first_kind = 0;
-    while let Ok(Some(e)) = read_event(&mut dev) {
-        if first_kind == 0 {
-            first_kind = e.kind;
+    // The scan may still be finding the last exits while the full ring is read: read until
+    // every record is accounted for (read or counted lost), or 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Ok(Some(e)) = read_event(&mut dev) {
+            if first_kind == 0 {
+                first_kind = e.kind;
+            }
+            match e.kind {
+                abi::EVENT_LOST => lost += e.rss_bytes,
+                abi::EVENT_GONE => gone += 1,
+                _ => {}
+            }
         }
-        match e.kind {
-            abi::EVENT_LOST => lost += e.rss_bytes,
-            abi::EVENT_GONE => gone += 1,
-            _ => {}
+        if gone + lost >= count as u64 || Instant::now() >= deadline {
+            break;
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
     println!("     {gone} GONE records, {lost} reported lost");
     c.check("LOST comes first", first_kind == abi::EVENT_LOST, format!("kind {first_kind}"));
     c.check(
         "every record read or counted lost",
-        gone + lost == count as u64 && gone == u64::from(ring),
+        gone + lost == count as u64 && lost > 0 && gone >= u64::from(ring),
         format!("{gone} + {lost} != {count}"),
     );
     c.failed
@@ -443,7 +452,8 @@ pub fn many_threaded(n: usize, interval_ms: u64) -> u32 {
     );
     let mut killed = false;
     let start = Instant::now();
-    while !killed && start.elapsed() < Duration::from_secs(30) {
+    // Generous: with 1400 threads registered, a scan of the debug kernel under TCG is slow.
+    while !killed && start.elapsed() < Duration::from_secs(90) {
         match next_event(&mut dev, Duration::from_secs(1)) {
             Some(e) if e.kind == abi::EVENT_HARD_LIMIT_KILLED && e.pid == pids[0] => killed = true,
             _ => {}
